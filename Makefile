@@ -1,0 +1,59 @@
+# Two commands do everything on a fresh machine: `make book` and `make test`.
+# Each creates .venv (pinned requirements.txt + this project, editable) when missing or out of date.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+VENDOR := book/_static/vendor/html-manager
+# nbgrader runs alembic as a subprocess, and jupyter-book finds its kernel on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help book test test-fast lab release release-check screenshots clean
+
+help:
+	@echo "make book      build the HTML book into _build/html (executes chapters, cached)"
+	@echo "make test      run the whole test suite (builds the book too)"
+	@echo "make test-fast the tests that take seconds (no whole notebooks, no book build)"
+	@echo "make lab       open JupyterLab on exercises/ in the course environment"
+	@echo "make release   regenerate exercises/ from solutions/ with nbgrader"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
+	@touch $@
+
+# The ipywidgets HTML manager is served from the built site, not a CDN (pinned in package-lock.json).
+$(VENDOR)/embed.js: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
+	cp node_modules/@jupyter-widgets/html-manager/dist/*.js \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.woff* \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.ttf \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.eot \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.svg \
+	   node_modules/@jupyter-widgets/html-manager/dist/embed.js.LICENSE.txt $(VENDOR)/
+	@touch $@
+
+book: $(STAMP) $(VENDOR)/embed.js
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: $(STAMP) $(VENDOR)/embed.js
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab exercises/
+
+release: $(STAMP)
+	$(BIN)/python -m autograde release
+
+release-check: $(STAMP)
+	$(BIN)/python -m autograde release --check
+
+clean:
+	rm -rf _build .jupyter_cache $(VENDOR)

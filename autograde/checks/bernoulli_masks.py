@@ -1,0 +1,306 @@
+"""Checks for assignment 02_bernoulli_masks: ``bernoulli_mask`` and ``dropout_standard``.
+
+Contracts (p is the drop probability, q = 1 - p the keep probability):
+
+- ``bernoulli_mask(shape, p, generator=None, device=None)``: float32 tensor of ``shape``; each entry
+  0.0 with probability p and 1.0 otherwise, independently and freshly on each call; reproducible from a
+  seeded ``generator``; on ``device``; ``ValueError`` outside [0, 1].
+- ``dropout_standard(x, p, training=True, generator=None)``: classic dropout. Training: ``x * m``;
+  evaluation: ``x * q``; same dtype and device as x; x untouched; gradient ``m * upstream`` in training
+  and ``q * upstream`` in evaluation; ``ValueError`` outside [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..probe import generator, plan_device, size, tensor
+from . import Check
+from . import properties as prop
+
+RATES = (0.1, 0.3, 0.8)  # asymmetric: at 0.5 a swapped keep/drop probability would be invisible
+BIG = (1000, 1000)
+WIDE = (512, 2048)
+
+
+# ---------------------------------------------------------------------------------------------
+# bernoulli_mask
+# ---------------------------------------------------------------------------------------------
+def _mask_contract_plan(plan, rng):
+    for p in RATES:
+        plan.call(f"r{p}", list(BIG), p, device=plan_device())
+    plan.call("p0", [300, 300], 0.0, device=plan_device())
+    plan.call("p1", [300, 300], 1.0, device=plan_device())
+    plan.call("neg", [10], -0.1, device=plan_device())
+    plan.call("big", [10], 1.5, device=plan_device())
+    plan.call("shape3", [4, 5, 6], 0.3, device=plan_device())
+    plan.call("size", size(7, 3), 0.3, device=plan_device())
+    plan.call("default", [3, 4], 0.3)
+
+
+def _is_binary(j, name, cid, arr) -> bool:
+    ok = np.isin(arr, (0.0, 1.0)).all()
+    return j.expect(name, ok, f"entries must be 0.0 or 1.0 only; saw values such as {np.unique(arr)[:5]}")
+
+
+def _mask_contract_judge(j):
+    shapes_ok = True
+    for cid, shape in (("shape3", (4, 5, 6)), ("size", (7, 3)), (f"r{RATES[0]}", BIG)):
+        rec = j.record(cid)
+        if j.problem(cid):
+            continue
+        shapes_ok &= tuple(rec["out"]["shape"]) == shape
+    first = j.output("returns a tensor", f"r{RATES[1]}")
+    if first is None:
+        return
+    j.ok("returns a tensor")
+    j.expect("shape", shapes_ok, "the mask must have exactly the requested shape (tuples, lists and torch.Size)")
+    prop.dtype_device(j, f"r{RATES[1]}", "torch.float32", j.plan.device)
+    default = j.record("default")
+    if default.get("status") == "ok" and default["out"]["kind"] == "tensor":
+        j.expect("default device", default["out"]["device"] == "cpu", "with device=None the mask belongs on the CPU")
+    prop.cuda_note(j)
+    for p in RATES:
+        arr = j.output(f"drop rate at p={p}", f"r{p}")
+        if arr is not None and _is_binary(j, f"binary at p={p}", f"r{p}", arr):
+            prop.drop_rate(j, f"drop rate at p={p}", arr == 0.0, p)
+    ones = j.output("p=0 keeps everything", "p0")
+    if ones is not None:
+        j.expect("p=0 keeps everything", (ones == 1.0).all(), "at p = 0 every entry must be 1.0")
+    zeros = j.output("p=1 drops everything", "p1")
+    if zeros is not None:
+        j.expect("p=1 drops everything", (zeros == 0.0).all(), "at p = 1 every entry must be 0.0")
+    prop.raises(j, "ValueError outside [0, 1]", ["neg", "big"], "ValueError", [-0.1, 1.5])
+
+
+def _mask_randomness_plan(plan, rng):
+    seed = int(rng.integers(2**31))
+    plan.call("a", list(WIDE), 0.3, device=plan_device())
+    plan.call("b", list(WIDE), 0.3, device=plan_device())
+    plan.call("c", list(WIDE), 0.8, device=plan_device())
+    plan.call("g1", list(WIDE), 0.3, generator=generator(seed), device=plan_device())
+    plan.call("g2", list(WIDE), 0.3, generator=generator(seed), device=plan_device())
+    plan.call("g3", list(WIDE), 0.3, generator=generator(seed + 1), device=plan_device())
+
+
+def judge_randomness(j, fresh_ids, wide_ids, generator_ids, p_fresh=0.3, p_wide=0.8, to_mask=lambda a, cid: a == 0):
+    """Independence across rows and columns, freshness across calls, and generator reproducibility.
+
+    ``to_mask`` turns a call's output into the boolean 'dropped' mask.
+    """
+    a_id, b_id = fresh_ids
+    a, b = j.output("fresh mask each call", a_id), j.output("fresh mask each call", b_id)
+    if a is None or b is None:
+        return
+    a, b = to_mask(a, a_id), to_mask(b, b_id)
+    prop.independent(
+        j, "fresh mask each call", a, b, p_fresh, "two calls' masks",
+        "the same mask comes back every call (is a seed set inside the function, or a mask cached?)",
+    )
+    for p, cid in ((p_fresh, a_id), (p_wide, wide_ids)):
+        arr = j.output(f"rows independent at p={p}", cid)
+        if arr is None:
+            continue
+        m = to_mask(arr, cid)
+        prop.independent(
+            j, f"rows independent at p={p}", m[0::2], m[1::2], p, "neighbouring rows",
+            "one mask seems to be shared by every row (draw the mask with the full shape, not one row)",
+        )
+        prop.independent(
+            j, f"columns independent at p={p}", m[:, 0::2], m[:, 1::2], p, "neighbouring columns",
+            "whole rows are kept or dropped together (draw one value per entry, not per row)",
+        )
+    g1, g2, g3 = (j.output("generator honoured", cid) for cid in generator_ids)
+    if g1 is None or g2 is None or g3 is None:
+        return
+    if j.expect(
+        "generator honoured",
+        np.array_equal(g1, g2),
+        "two calls with generators seeded alike gave different masks: draw from the generator argument "
+        "(torch.rand(..., generator=generator)) instead of the global random state",
+    ):
+        prop.independent(
+            j, "generator seed matters", to_mask(g1, generator_ids[0]), to_mask(g3, generator_ids[2]), p_fresh,
+            "masks from differently seeded generators", "the generator's seed seems to be ignored",
+        )
+
+
+def _mask_randomness_judge(j):
+    judge_randomness(j, ("a", "b"), "c", ("g1", "g2", "g3"))
+
+
+def _mask_speed_plan(plan, rng):
+    import torch
+
+    n = prop.SPEED_ELEMENTS
+    plan.info["reference_seconds"] = prop.time_reference(
+        lambda: torch.empty(n, device=plan.device).bernoulli_(0.7), plan.device
+    )
+    plan.call("t", [n], 0.3, device=plan_device(), time_repeats=prop.SPEED_REPEATS)
+
+
+def _mask_speed_judge(j):
+    prop.speed(j, "t", "torch.Tensor.bernoulli_")
+
+
+# ---------------------------------------------------------------------------------------------
+# dropout_standard
+# ---------------------------------------------------------------------------------------------
+def _std_contract_plan(plan, rng):
+    plan.inputs["x"] = prop.nonzero_input(rng, BIG)
+    plan.inputs["x_small"] = prop.nonzero_input(rng, (200, 300))
+    for p in RATES:
+        plan.call(f"t{p}", tensor("x"), p)
+    plan.call("e0.3", tensor("x"), 0.3, training=False)
+    plan.call("t0", tensor("x_small"), 0.0)
+    plan.call("t1", tensor("x_small"), 1.0)
+    plan.call("e1", tensor("x_small"), 1.0, training=False)
+    plan.call("neg", tensor("x_small"), -0.1)
+    plan.call("big", tensor("x_small"), 1.2)
+    plan.call("neg_eval", tensor("x_small"), -0.1, training=False)
+
+
+def _std_contract_judge(j):
+    x = j.input_array("x")
+    xs = j.input_array("x_small")
+    first = j.output("returns a tensor", f"t{RATES[1]}")
+    if first is None:
+        return
+    j.ok("returns a tensor")
+    j.expect("shape", first.shape == x.shape, f"expected shape {x.shape}, got {first.shape}")
+    prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
+    prop.cuda_note(j)
+    for p in RATES:
+        out = j.output(f"drop rate at p={p}", f"t{p}")
+        if out is None or out.shape != x.shape:
+            continue
+        dropped = out == 0
+        kept = ~dropped
+        if np.array_equal(out[kept], x[kept]):
+            j.ok(f"kept values unchanged at p={p}")
+        elif np.allclose(out[kept], x[kept] / (1 - p), rtol=1e-5):
+            j.fail(
+                f"kept values unchanged at p={p}",
+                f"kept values equal x / (1 - p): that is inverted dropout; classic dropout keeps x "
+                f"unchanged in training and multiplies by q = 1 - p at evaluation",
+            )
+        elif np.allclose(out[kept], x[kept] * (1 - p), rtol=1e-5):
+            j.fail(f"kept values unchanged at p={p}", "kept values equal x * (1 - p): in training classic dropout keeps x as it is; scaling by q belongs to evaluation")
+        else:
+            j.fail(f"kept values unchanged at p={p}", "entries that survive must equal x exactly (training output is x * m with m in {0, 1})")
+        prop.drop_rate(j, f"drop rate at p={p}", dropped, p)
+    ev = j.output("evaluation scales by q", "e0.3")
+    if ev is not None and ev.shape == x.shape:
+        if np.allclose(ev, x * 0.7, rtol=1e-6, atol=0):
+            j.ok("evaluation scales by q")
+        elif (ev == 0).any():
+            j.fail("evaluation scales by q", f"{pct0(ev)} of entries were zeroed with training=False: dropout must not drop at evaluation")
+        elif np.array_equal(ev, x):
+            j.fail("evaluation scales by q", "with training=False the output equals x: classic dropout must scale by q = 1 - p at evaluation")
+        elif np.allclose(ev, x * 0.3, rtol=1e-6):
+            j.fail("evaluation scales by q", "with training=False the output is x * p: scale by the keep probability q = 1 - p, not by p")
+        elif np.allclose(ev, x / 0.7, rtol=1e-6):
+            j.fail("evaluation scales by q", "with training=False the output is x / q: classic dropout multiplies by q at evaluation")
+        else:
+            j.fail("evaluation scales by q", "with training=False the output should be x * (1 - p)")
+    t0 = j.output("p=0 is the identity", "t0")
+    if t0 is not None:
+        j.expect("p=0 is the identity", np.array_equal(t0, xs), "at p = 0 nothing is dropped: the output must equal x")
+    for cid, name in (("t1", "p=1 gives zeros in training"), ("e1", "p=1 gives zeros at evaluation")):
+        out = j.output(name, cid)
+        if out is None:
+            continue
+        if np.isnan(out).any():
+            j.fail(name, "at p = 1 the output contains NaN (a division by q = 0?): it must be all zeros")
+        else:
+            j.expect(name, (out == 0).all(), "at p = 1 everything is dropped: the output must be all zeros")
+    prop.raises(j, "ValueError outside [0, 1]", ["neg", "big", "neg_eval"], "ValueError", [-0.1, 1.2, -0.1])
+
+
+def pct0(arr) -> str:
+    return prop.pct(float((arr == 0).mean()))
+
+
+def _std_safety_plan(plan, rng):
+    seed = int(rng.integers(2**31))
+    plan.inputs["x"] = prop.nonzero_input(rng, WIDE)
+    plan.inputs["g"] = rng.normal(size=WIDE).astype(np.float32)
+    plan.inputs["x64"] = prop.nonzero_input(rng, (100, 100)).astype(np.float64)
+    plan.call("inplace", tensor("x"), 0.3)
+    plan.call("grad", tensor("x", requires_grad=True), 0.3, backward="g")
+    plan.call("grad_eval", tensor("x", requires_grad=True), 0.3, training=False, backward="g")
+    plan.call("f64", tensor("x64", "float64"), 0.3)
+    plan.call("a", tensor("x"), 0.3)
+    plan.call("b", tensor("x"), 0.3)
+    plan.call("c", tensor("x"), 0.8)
+    plan.call("g1", tensor("x"), 0.3, generator=generator(seed))
+    plan.call("g2", tensor("x"), 0.3, generator=generator(seed))
+    plan.call("g3", tensor("x"), 0.3, generator=generator(seed + 1))
+
+
+def judge_gradient(j, cid, expected_fn, what):
+    """``expected_fn(out, upstream)`` gives the gradient a correct implementation produces."""
+    why = j.problem(cid)
+    if why:
+        j.fail(what, why)
+        return
+    rec = j.record(cid)
+    if "backward_error" in rec:
+        j.fail(what, f"backward failed: {rec['backward_error']['exc_message']} (is the output detached, or built with numpy?)")
+        return
+    grad = j.array(cid, "grad/0")
+    if grad is None:
+        j.fail(what, "x received no gradient: keep the computation in torch so autograd can follow it (no .detach(), .numpy() or torch.no_grad())")
+        return
+    expected = expected_fn(j.array(cid), j.input_array("g"))
+    j.expect(what, np.allclose(grad, expected, rtol=1e-5, atol=1e-6), "the gradient with respect to x should be the upstream gradient masked (and scaled) exactly like the forward pass")
+
+
+def _std_safety_judge(j):
+    x = j.input_array("x")
+    prop.unchanged_input(j, "inplace", "x")
+    judge_gradient(j, "grad", lambda out, g: g * (out != 0), "gradient in training is mask * upstream")
+    judge_gradient(j, "grad_eval", lambda out, g: g * np.float32(0.7), "gradient at evaluation is q * upstream")
+    out64 = j.output("float64 preserved", "f64")
+    if out64 is not None:
+        rec = j.record("f64")["out"]
+        x64 = j.input_array("x64")
+        j.expect(
+            "float64 preserved",
+            rec["dtype"] == "torch.float64" and np.array_equal(out64[out64 != 0], x64[out64 != 0]),
+            f"a float64 input must give a float64 output with exact kept values; got {rec['dtype']} "
+            "(is the mask created as float32 and the product cast?)",
+        )
+    judge_randomness(j, ("a", "b"), "c", ("g1", "g2", "g3"))
+    del x
+
+
+def _std_speed_plan(plan, rng):
+    import torch
+    import torch.nn.functional as F
+
+    n = prop.SPEED_ELEMENTS
+    plan.inputs["x"] = prop.nonzero_input(rng, (n,))
+    xt = torch.tensor(plan.inputs["x"], device=plan.device)
+    plan.info["reference_seconds"] = prop.time_reference(lambda: F.dropout(xt, 0.3, training=True), plan.device)
+    plan.call("t", tensor("x"), 0.3, time_repeats=prop.SPEED_REPEATS)
+
+
+def _std_speed_judge(j):
+    prop.speed(j, "t", "torch.nn.functional.dropout")
+
+
+CHECKS = [
+    Check("bernoulli_mask.contract", "bernoulli_mask", _mask_contract_plan, _mask_contract_judge,
+          "shape, dtype, values in {0, 1}, drop rate at p = 0.1, 0.3, 0.8, p = 0 and 1, ValueError"),
+    Check("bernoulli_mask.randomness", "bernoulli_mask", _mask_randomness_plan, _mask_randomness_judge,
+          "independent rows and columns, a fresh mask each call, the generator honoured"),
+    Check("bernoulli_mask.speed", "bernoulli_mask", _mask_speed_plan, _mask_speed_judge,
+          "a million entries within a stated factor of torch's bernoulli_"),
+    Check("dropout_standard.contract", "dropout_standard", _std_contract_plan, _std_contract_judge,
+          "kept values exact, drop rate, evaluation scales by q, p = 0 and 1, ValueError"),
+    Check("dropout_standard.safety", "dropout_standard", _std_safety_plan, _std_safety_judge,
+          "input untouched, gradients, float64, independent and fresh masks, the generator honoured"),
+    Check("dropout_standard.speed", "dropout_standard", _std_speed_plan, _std_speed_judge,
+          "a million elements within a stated factor of torch.nn.functional.dropout"),
+]

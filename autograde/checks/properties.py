@@ -1,0 +1,147 @@
+"""Property verdicts shared by every dropout variant's checks (chapters 2, 4, 5, 6).
+
+Each helper records one named property on a ``Judge``. Messages say what was expected, what was
+seen and the likely mistake, in the words the book's "Common mistakes" callouts use.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from ..verdict import Judge
+
+# Speed: a correct vectorised implementation is within this factor of PyTorch's own operator, or
+# under the absolute floor (which absorbs timer noise and per-call overhead on tiny machines and the
+# CPU-to-GPU copy of a numpy-made mask); a Python loop over a million elements is far slower than both.
+SPEED_FACTOR = 25.0
+SPEED_FLOOR_SECONDS = 0.05
+SPEED_REPEATS = 5
+SPEED_ELEMENTS = 1_000_000
+
+
+def nonzero_input(rng: np.random.Generator, shape) -> np.ndarray:
+    """Values with magnitudes in [0.5, 2) and random signs: no zeros, so a zero in an output means 'dropped'."""
+    mag = rng.uniform(0.5, 2.0, size=shape)
+    return (mag * rng.choice([-1.0, 1.0], size=shape)).astype(np.float32)
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def drop_rate(j: Judge, name: str, dropped: np.ndarray, p: float) -> bool:
+    """``dropped`` is a boolean array; each entry should be True independently with probability p."""
+    n, k = dropped.size, int(dropped.sum())
+    interval = j.binomial(n, p)
+    if k in interval:
+        j.ok(name)
+        return True
+    seen = k / n
+    hint = ""
+    if abs(seen - (1 - p)) < 0.01:
+        hint = f": keep and drop look swapped (p = {p} is the probability of dropping)"
+    elif k == 0:
+        hint = ": nothing was dropped (is the mask applied, and is training mode honoured?)"
+    elif k == n:
+        hint = ": everything was dropped"
+    j.fail(
+        name,
+        f"at p = {p} about {pct(1 - seen)} of entries survived, but dropout should keep about "
+        f"{pct(1 - p)} (accepted dropped fraction {interval.describe()}, seen {seen:.4f}){hint}",
+    )
+    return False
+
+
+def independent(j: Judge, name: str, a: np.ndarray, b: np.ndarray, p: float, what: str, mistake: str) -> bool:
+    """Two boolean masks drawn independently agree at each position with probability p^2 + q^2."""
+    agree = int((a == b).sum())
+    n = a.size
+    interval = j.binomial(n, p * p + (1 - p) * (1 - p))
+    if agree in interval:
+        j.ok(name)
+        return True
+    j.fail(
+        name,
+        f"{what} agree on {pct(agree / n)} of positions; independent draws at p = {p} agree on about "
+        f"{pct(p * p + (1 - p) ** 2)} (accepted {interval.describe()}): {mistake}",
+    )
+    return False
+
+
+def raises(j: Judge, name: str, cids: list[str], exc: str, p_values: list[float]) -> None:
+    missing = [p for cid, p in zip(cids, p_values) if not j.raised(cid, exc)]
+    if not missing:
+        j.ok(name)
+        return
+    seen = []
+    for cid, p in zip(cids, p_values):
+        rec = j.record(cid)
+        got = rec.get("exc_types", ["nothing"])[0] if rec.get("status") == "raised" else "no exception"
+        seen.append(f"p = {p}: {got}")
+    j.fail(name, f"expected {exc} for p outside [0, 1]; saw " + ", ".join(seen))
+
+
+def dtype_device(j: Judge, cid: str, dtype: str, device: str) -> None:
+    rec = j.record(cid)
+    if rec.get("status") != "ok" or rec["out"]["kind"] != "tensor":
+        return  # the missing output is reported by the property that needed it
+    got = rec["out"]
+    j.expect("dtype", got["dtype"] == dtype, f"expected dtype {dtype}, got {got['dtype']}")
+    j.expect("device", got["device"] == device.split(":")[0], f"expected the output on {device}, got {got['device']}")
+
+
+def cuda_note(j: Judge) -> None:
+    """CPU-only grading cannot test the CUDA path; say so instead of failing."""
+    if j.plan.device == "cpu":
+        why = "CUDA is not available on this machine" if not j.plan.info.get("cuda_available") else "graded with --device cpu"
+        j.skip("cuda", f"{why}: device handling was checked on CPU only")
+
+
+def unchanged_input(j: Judge, cid: str, input_name: str) -> None:
+    after = j.array(cid, "after/0")
+    if after is None:
+        return
+    j.expect(
+        "input unchanged",
+        np.array_equal(after, j.input_array(input_name)),
+        "the input tensor was modified: build a new tensor (x * mask) instead of changing x in place (x *= mask, x[...] = 0)",
+    )
+
+
+def time_reference(fn: Callable[[], object], device: str, repeats: int = SPEED_REPEATS) -> float:
+    """Best-of-``repeats`` seconds of PyTorch's own operator, measured in the trusted process."""
+    import torch
+
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first call warms caches and is not counted
+        t0 = time.perf_counter()
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def speed(j: Judge, cid: str, what: str) -> None:
+    why = j.problem(cid)
+    if why:
+        j.fail("speed", why)
+        return
+    rec = j.record(cid)
+    seconds = rec.get("seconds") or []
+    if not seconds:
+        j.fail("speed", f"the timing runs of {j.plan.target} failed: {rec.get('time_error', {}).get('exc_message', '')}")
+        return
+    ref = float(j.plan.info["reference_seconds"])
+    best = min(seconds)
+    limit = max(SPEED_FACTOR * ref, SPEED_FLOOR_SECONDS)
+    j.expect(
+        "speed",
+        best <= limit,
+        f"{j.plan.target} took {best * 1e3:.1f} ms on {SPEED_ELEMENTS:,} elements; {what} takes "
+        f"{ref * 1e3:.2f} ms and the limit is {limit * 1e3:.1f} ms: avoid Python loops over elements, "
+        "draw the whole mask with one tensor operation",
+    )

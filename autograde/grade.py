@@ -1,0 +1,194 @@
+"""Grading one submitted notebook: assemble, execute the student's code with probes, judge.
+
+Steps, each a small function:
+1. ``find_assignment``: which source notebook in ``solutions/`` this submission answers.
+2. ``write_plans``: for every check of every test cell, build the plan (inputs drawn from a seed of
+   this grading run) and save it to a scratch folder.
+3. ``execute``: run the assembled notebook in a fresh kernel (a child process) with a per-cell time
+   limit; the probe cells write raw records next to the plans.
+4. ``judge_tests``: read the records back as plain data and compute each test's verdict here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import checks, notebook
+from .probe import Raw
+from .verdict import CheckResult
+
+COURSE_ROOT = Path(os.environ.get("AUTOGRADE_COURSE_ROOT", Path(__file__).resolve().parents[1]))
+DEFAULT_CELL_TIMEOUT = 120
+
+
+class GradingError(Exception):
+    """A submission or request that cannot be graded; the message is one paragraph for a person."""
+
+
+@dataclass
+class Assignment:
+    id: str
+    source: Path  # the instructor's nbgrader source notebook
+
+
+def assignments(root: Path = COURSE_ROOT) -> dict[str, Assignment]:
+    found = {}
+    for folder in sorted((root / "solutions").glob("*")):
+        nbs = sorted(folder.glob("*.ipynb"))
+        if folder.is_dir() and nbs:
+            found[folder.name] = Assignment(folder.name, nbs[0])
+    return found
+
+
+def find_assignment(path: Path, nb, requested: str | None, root: Path = COURSE_ROOT) -> Assignment:
+    known = assignments(root)
+    if requested:
+        if requested not in known:
+            raise GradingError(
+                f"There is no assignment {requested!r} in {root / 'solutions'}; known assignments: "
+                f"{', '.join(known) or 'none'}. Pass one of them with --assignment."
+            )
+        return known[requested]
+    for guess in (path.stem, path.parent.name):
+        if guess in known:
+            return known[guess]
+    ids = {notebook.grade_id(c) for c in nb.cells} - {None}
+    overlap = {a: len(ids & {notebook.grade_id(c) for c in notebook.read(s.source).cells}) for a, s in known.items()}
+    best = max(overlap, key=overlap.get, default=None)
+    if best and overlap[best] > 0:
+        return known[best]
+    raise GradingError(
+        f"Cannot tell which assignment {path} answers: its name matches none of "
+        f"{', '.join(known) or 'no assignments'} and it has none of their graded cells. "
+        "Pass the assignment with --assignment ID."
+    )
+
+
+def write_plans(specs, scratch: Path, device: str, run_seed: int) -> dict:
+    plans = {}
+    for spec in specs:
+        for name in spec.checks:
+            c = checks.get(name)
+            plan = checks.make_plan(c, device, checks.derive_seed(run_seed, f"{spec.grade_id}/{name}"))
+            plan.save(scratch / spec.grade_id / name)
+            plans[(spec.grade_id, name)] = (c, plan)
+    return plans
+
+
+def execute(nb, workdir: Path, cell_timeout: int) -> list[str]:
+    """Run ``nb`` in a fresh kernel in ``workdir``; return notes on errors, never raise for student faults."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        record_timing=False,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    notes = []
+    try:
+        # The kernel's own stderr (ipykernel's start-up chatter, crash messages) goes to a log file,
+        # not to the grader's terminal; what student code prints is captured in the cell outputs.
+        with open(workdir.parent / "kernel.log", "wb") as log:
+            client.execute(env=env, cwd=str(workdir), stdout=log, stderr=log)
+    except DeadKernelError:
+        notes.append("the kernel died while running the notebook (the process exited or was killed)")
+    except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
+        notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                notes.append(f"cell {i + 1} raised {o.get('ename')}: {str(o.get('evalue'))[:200]}")
+    return notes
+
+
+def judge_tests(specs, plans, scratch: Path) -> list[dict]:
+    tests = []
+    for spec in specs:
+        results: list[CheckResult] = []
+        for name in spec.checks:
+            c, plan = plans[(spec.grade_id, name)]
+            folder = scratch / spec.grade_id / name
+            try:
+                raw = Raw.load(folder)
+            except Exception:
+                raw = Raw(calls={}, arrays={}, env={})  # no record: every property fails with the reason
+            results.append(checks.judge(c, plan, raw))
+        passed = bool(results) and all(r.passed for r in results)
+        tests.append(
+            {
+                "grade_id": spec.grade_id,
+                "score": spec.points if passed else 0.0,
+                "max_score": spec.points,
+                "feedback": "\n".join(r.feedback() for r in results) or "this test has no checks",
+                "checks": [r.to_json() for r in results],
+            }
+        )
+    return tests
+
+
+def grade_notebook(
+    path: Path,
+    assignment: str | None = None,
+    device: str = "auto",
+    seed: int | None = None,
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT,
+    root: Path = COURSE_ROOT,
+) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise GradingError(f"{path} does not exist or is not a file. Check the path, or grade a folder with 'autograde batch'.")
+    try:
+        nb = notebook.read(path)
+    except ValueError as exc:
+        raise GradingError(
+            f"Cannot grade {path}: {exc}. Ask the student to download the notebook again from JupyterLab "
+            "(File > Download) and resubmit, or open it in a text editor to see what is wrong."
+        ) from None
+    a = find_assignment(path, nb, assignment, root)
+    source = notebook.read(a.source)
+    specs = notebook.test_specs(source)
+    try:
+        device = checks.resolve_device(device)
+    except ValueError as exc:
+        raise GradingError(f"{exc}. Use --device cpu, cuda or auto.") from None
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise GradingError("--device cuda was requested but this machine has no usable CUDA device. Use --device auto or cpu.")
+    run_seed = secrets.randbits(32) if seed is None else int(seed)
+    scratch = Path(tempfile.mkdtemp(prefix="autograde-"))
+    try:
+        probes = scratch / "probes"
+        plans = write_plans(specs, probes, device, run_seed)
+        workdir = scratch / "work"
+        workdir.mkdir()
+        run_nb = notebook.assemble(source, nb, lambda gid: probes / gid)
+        notes = execute(run_nb, workdir, cell_timeout)
+        tests = judge_tests(specs, plans, probes)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "assignment": a.id,
+        "notebook": str(path),
+        "score": sum(t["score"] for t in tests),
+        "max_score": sum(t["max_score"] for t in tests),
+        "device": device,
+        "seed": run_seed,
+        "notes": notes,
+        "tests": tests,
+    }
+

@@ -1,0 +1,252 @@
+"""The probe: the only part of a check that touches a student's code.
+
+A *plan* (built by the trusted side, see ``autograde.checks``) lists calls of one graded function with
+their inputs. ``run_plan`` makes the calls and records raw facts about what came back: the output
+tensor, its dtype, device and shape, the exception raised, gradients, the inputs after the call,
+timings. Nothing here judges; verdicts are pure functions of these records.
+
+In a student's notebook plan, probe and verdict run in one process. The instructor's grader writes
+plans to a scratch folder, the probe runs in the student's kernel (a child process) through
+``run_plan_dir``, and the records cross back as JSON plus ``.npz`` arrays (loaded with
+``allow_pickle=False``), so a submission can only influence what its functions return.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+MAX_MESSAGE = 400
+
+# numpy has no bfloat16: such tensors cross as float32, their real dtype is recorded beside them.
+_WIDEN = {"torch.bfloat16": "float32"}
+
+
+@dataclass
+class Plan:
+    """What to call and with what. JSON-able except ``inputs`` (numpy arrays, saved as .npz)."""
+
+    check: str
+    target: str
+    device: str
+    seed: int
+    calls: list[dict] = field(default_factory=list)
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    def call(self, cid: str, *args, backward: str | None = None, time_repeats: int = 0, **kwargs):
+        """Add a call of the target. ``args``/``kwargs`` use the encodings of ``_decode``."""
+        if any(c["id"] == cid for c in self.calls):
+            raise ValueError(f"duplicate call id {cid!r} in plan {self.check}")
+        self.calls.append(
+            {"id": cid, "args": list(args), "kwargs": kwargs, "backward": backward, "time_repeats": time_repeats}
+        )
+        return cid
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in ("check", "target", "device", "seed", "calls", "info")}
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "plan.json").write_text(json.dumps(self.to_json()))
+        np.savez(folder / "inputs.npz", **self.inputs)
+
+    @classmethod
+    def load(cls, folder: Path) -> "Plan":
+        meta = json.loads((folder / "plan.json").read_text())
+        with np.load(folder / "inputs.npz", allow_pickle=False) as z:
+            inputs = {k: z[k] for k in z.files}
+        return cls(inputs=inputs, **meta)
+
+
+# Argument encodings, so that a plan stays plain data.
+def tensor(name: str, dtype: str = "float32", requires_grad: bool = False) -> dict:
+    return {"tensor": name, "dtype": dtype, "requires_grad": requires_grad}
+
+
+def generator(seed: int) -> dict:
+    return {"generator": int(seed)}
+
+
+def plan_device() -> dict:
+    return {"plan_device": True}
+
+
+def size(*dims: int) -> dict:
+    return {"size": list(dims)}
+
+
+@dataclass
+class Raw:
+    """What the probe saw: one record per call id, plus arrays named ``<call id>/<what>``."""
+
+    calls: dict[str, dict]
+    arrays: dict[str, np.ndarray]
+    env: dict
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / "arrays.npz", **self.arrays)
+        (folder / "raw.json").write_text(json.dumps({"calls": self.calls, "env": self.env}))
+
+    @classmethod
+    def load(cls, folder: Path) -> "Raw":
+        meta = json.loads((folder / "raw.json").read_text())
+        with np.load(folder / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if not isinstance(meta.get("calls"), dict):
+            raise ValueError("probe record has no calls")
+        return cls(calls=meta["calls"], arrays=arrays, env=meta.get("env", {}))
+
+
+def _to_numpy(t) -> np.ndarray:
+    t = t.detach()
+    if str(t.dtype) in _WIDEN or t.dtype.is_complex:
+        t = t.float()
+    return t.cpu().numpy().copy()
+
+
+def _exception_record(exc: BaseException) -> dict:
+    message = str(exc)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + " ..."
+    return {"exc_types": [c.__name__ for c in type(exc).__mro__], "exc_message": message}
+
+
+def _describe(value) -> dict:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return {
+            "kind": "tensor",
+            "dtype": str(value.dtype),
+            "device": value.device.type,
+            "shape": list(value.shape),
+            "requires_grad": bool(value.requires_grad),
+        }
+    return {"kind": type(value).__module__ + "." + type(value).__qualname__}
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_plan(plan: Plan, fn: Callable | None) -> Raw:
+    """Make every call of ``plan`` on ``fn`` and record what happened. Never raises for student errors."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    env = {"torch": torch.__version__, "cuda_available": cuda}
+    calls: dict[str, dict] = {}
+    arrays: dict[str, np.ndarray] = {}
+    if plan.device.startswith("cuda") and not cuda:
+        for c in plan.calls:
+            calls[c["id"]] = {"status": "unavailable"}
+        return Raw(calls, arrays, env)
+    if fn is None:
+        for c in plan.calls:
+            calls[c["id"]] = {"status": "missing"}
+        return Raw(calls, arrays, env)
+    if not callable(fn):
+        for c in plan.calls:
+            calls[c["id"]] = {"status": "not_callable", "type": type(fn).__name__}
+        return Raw(calls, arrays, env)
+
+    torch.manual_seed(plan.seed)
+    np.random.seed(plan.seed % 2**32)
+    random.seed(plan.seed)
+
+    for c in plan.calls:
+        cid = c["id"]
+        rec: dict[str, Any] = {}
+        calls[cid] = rec
+        tensors: list = []
+
+        def decode(v):
+            if isinstance(v, dict) and "tensor" in v:
+                t = torch.tensor(plan.inputs[v["tensor"]], device=plan.device).to(getattr(torch, v["dtype"]))
+                if v.get("requires_grad"):
+                    t.requires_grad_(True)
+                tensors.append((v["tensor"], t, t.detach().clone()))
+                return t
+            if isinstance(v, dict) and "generator" in v:
+                return torch.Generator(device=plan.device).manual_seed(v["generator"])
+            if isinstance(v, dict) and "plan_device" in v:
+                return plan.device
+            if isinstance(v, dict) and "size" in v:
+                return torch.Size(v["size"])
+            if isinstance(v, list):
+                return tuple(decode(x) for x in v)
+            return v
+
+        try:
+            args = [decode(a) for a in c["args"]]
+            kwargs = {k: decode(v) for k, v in c["kwargs"].items()}
+        except Exception as exc:  # an input the device cannot hold, say; not the student's fault
+            rec.update(status="probe_error", **_exception_record(exc))
+            continue
+        try:
+            out = fn(*args, **kwargs)
+            _synchronize(plan.device)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt from student code are answers too
+            rec.update(status="raised", **_exception_record(exc))
+            rec["where"] = traceback.format_exception_only(type(exc), exc)[-1].strip()[:MAX_MESSAGE]
+            continue
+        rec["status"] = "ok"
+        rec["out"] = _describe(out)
+        if rec["out"]["kind"] == "tensor":
+            arrays[f"{cid}/out"] = _to_numpy(out)
+        for i, (name, t, before) in enumerate(tensors):
+            arrays[f"{cid}/after/{i}"] = _to_numpy(t)
+        if c.get("backward"):
+            upstream = torch.tensor(plan.inputs[c["backward"]], device=plan.device)
+            try:
+                out.backward(upstream.to(out.dtype))
+                for i, (name, t, _) in enumerate(tensors):
+                    if t.requires_grad:
+                        if t.grad is None:
+                            rec.setdefault("no_grad", []).append(i)
+                        else:
+                            arrays[f"{cid}/grad/{i}"] = _to_numpy(t.grad)
+            except BaseException as exc:
+                rec["backward_error"] = _exception_record(exc)
+        if c.get("time_repeats"):
+            seconds = []
+            try:
+                with torch.no_grad():
+                    for _ in range(c["time_repeats"]):
+                        t0 = time.perf_counter()
+                        fn(*args, **kwargs)
+                        _synchronize(plan.device)
+                        seconds.append(time.perf_counter() - t0)
+            except BaseException as exc:
+                rec["time_error"] = _exception_record(exc)
+            rec["seconds"] = seconds
+    return Raw(calls, arrays, env)
+
+
+def run_plan_dir(folder: str, namespace: dict) -> None:
+    """Grader side, inside the student's kernel: run every plan under ``folder`` and save the records.
+
+    The target is looked up by name in the notebook's globals, so a function the student never
+    defined is recorded as missing rather than stopping the cell.
+    """
+    for sub in sorted(Path(folder).iterdir()):
+        if not (sub / "plan.json").exists():
+            continue
+        try:
+            plan = Plan.load(sub)
+            run_plan(plan, namespace.get(plan.target)).save(sub)
+        except BaseException as exc:  # keep going: the other plans of this cell still deserve a record
+            print(f"autograde: probe for {sub.name} stopped: {type(exc).__name__}")
+    print(f"autograde: recorded results for {Path(folder).name}")

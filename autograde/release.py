@@ -1,0 +1,82 @@
+"""Generating the student release (``exercises/``) from the instructor sources (``solutions/``).
+
+nbgrader does the work (clearing solutions and hidden tests, locking cells, checksums). This module
+only runs it in a scratch course directory, configured by the repository's ``nbgrader_config.py``, so
+that a release can be produced for comparison without touching the working tree or its gradebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .grade import COURSE_ROOT, assignments
+
+
+def _config(course: Path):
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(COURSE_ROOT)).load_config()
+    merged = Config(cfg)
+    merged.CourseDirectory.root = str(course)
+    merged.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    merged.Exchange.root = str(course / "exchange")
+    return merged
+
+
+def generate(dest: Path, root: Path = COURSE_ROOT) -> Path:
+    """Write the release of every assignment under ``dest`` (one folder per assignment); return ``dest``."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    # nbgrader runs alembic as a subprocess: the environment's bin/ must be on PATH.
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    with tempfile.TemporaryDirectory(prefix="autograde-release-") as tmp:
+        course = Path(tmp)
+        shutil.copytree(root / "solutions", course / "solutions")
+        config = _config(course)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        for aid in assignments(root):
+            result = api.generate_assignment(aid, force=True, create=True)
+            if not result.get("success"):
+                raise RuntimeError(f"nbgrader could not generate {aid}:\n{result.get('log', '')}\n{result.get('error', '')}")
+        dest.mkdir(parents=True, exist_ok=True)
+        for folder in (course / "exercises").iterdir():
+            target = dest / folder.name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(folder, target)
+    return dest
+
+
+def normalised(path: Path) -> dict:
+    """A notebook's JSON with nothing volatile, for comparing two releases."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    nb.get("metadata", {}).pop("widgets", None)
+    return nb
+
+
+def drift(root: Path = COURSE_ROOT) -> list[str]:
+    """Files in ``exercises/`` that differ from what generation produces now (empty when in sync)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = generate(Path(tmp) / "exercises", root)
+        problems = []
+        want = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
+        have = {
+            p.relative_to(root / "exercises")
+            for p in (root / "exercises").rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        }
+        problems += [f"missing from exercises/: {p}" for p in sorted(want - have)]
+        problems += [f"not produced by generation: exercises/{p}" for p in sorted(have - want)]
+        for rel in sorted(want & have):
+            a, b = fresh / rel, root / "exercises" / rel
+            same = normalised(a) == normalised(b) if rel.suffix == ".ipynb" else a.read_bytes() == b.read_bytes()
+            if not same:
+                problems.append(f"differs from its source: exercises/{rel}")
+        return problems

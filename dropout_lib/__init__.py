@@ -1,0 +1,1 @@
+"""Helpers shared by the chapters (figures, data, training loops)."""
