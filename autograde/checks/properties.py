@@ -13,11 +13,14 @@ import numpy as np
 
 from ..verdict import Judge
 
-# Speed: a correct vectorised implementation is within this factor of PyTorch's own operator, or
-# under the absolute floor (which absorbs timer noise and per-call overhead on tiny machines and the
-# CPU-to-GPU copy of a numpy-made mask); a Python loop over a million elements is far slower than both.
-SPEED_FACTOR = 25.0
-SPEED_FLOOR_SECONDS = 0.05
+# Speed: pass when the best of SPEED_REPEATS runs is within SPEED_FACTOR of PyTorch's own operator
+# (measured in the trusted process), or under SPEED_FLOOR_SECONDS, which absorbs timer noise and the
+# CPU-to-GPU copy of a numpy-made mask on a fast GPU. Measured on a 2-core CPU, a million elements:
+# torch's bernoulli_ and F.dropout about 11 ms; correct implementations written five different ways
+# 3.5-11 ms (0.3x-1x); a Python loop over the elements 123 ms (11x). A factor of 4 leaves room on
+# both sides.
+SPEED_FACTOR = 4.0
+SPEED_FLOOR_SECONDS = 0.02
 SPEED_REPEATS = 5
 SPEED_ELEMENTS = 1_000_000
 
