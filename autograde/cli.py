@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except GradingError as exc:
-        print(textwrap.fill(f"autograde: {exc}", 100), file=sys.stderr)
+        print(f"autograde: {exc}", file=sys.stderr)  # one paragraph, unwrapped: paths stay whole
         return 2
     except KeyboardInterrupt:
         print("autograde: interrupted.", file=sys.stderr)
@@ -98,11 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("AUTOGRADE_DEBUG"):
             raise
         print(
-            textwrap.fill(
-                f"autograde: internal error ({type(exc).__name__}: {exc}). This is a bug in the grader, not in "
-                "the submission; rerun with AUTOGRADE_DEBUG=1 for the traceback and report it.",
-                100,
-            ),
+            f"autograde: internal error ({type(exc).__name__}: {exc}). This is a bug in the grader, not in "
+            "the submission; rerun with AUTOGRADE_DEBUG=1 for the traceback and report it.",
             file=sys.stderr,
         )
         return 3
