@@ -41,12 +41,22 @@ class Plan:
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
-    def call(self, cid: str, *args, backward: str | None = None, time_repeats: int = 0, **kwargs):
-        """Add a call of the target. ``args``/``kwargs`` use the encodings of ``_decode``."""
+    def call(self, cid: str, *args, backward: str | None = None, time_repeats: int = 0, scenario: str | None = None, **kwargs):
+        """Add a call of the target. ``args``/``kwargs`` use the encodings below (``tensor``, ``generator``, ...).
+
+        With ``scenario="autograde.checks.<module>:<function>"`` the probe does not call the target
+        itself but hands it to that trusted function, ``scenario(target, *args, **kwargs)``, which
+        drives it (constructs a class, switches ``.train()``/``.eval()``, passes a callable built from
+        the inputs, ...) and returns a dict of raw facts: tensors or arrays (saved as arrays named
+        ``<call id>/<key>``) and JSON-able values (saved under ``values``).
+        """
         if any(c["id"] == cid for c in self.calls):
             raise ValueError(f"duplicate call id {cid!r} in plan {self.check}")
+        if scenario is not None and not scenario.startswith("autograde."):
+            raise ValueError("a scenario must be a function of the autograde package")
         self.calls.append(
-            {"id": cid, "args": list(args), "kwargs": kwargs, "backward": backward, "time_repeats": time_repeats}
+            {"id": cid, "args": list(args), "kwargs": kwargs, "backward": backward, "time_repeats": time_repeats,
+             "scenario": scenario}
         )
         return cid
 
@@ -141,6 +151,32 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _scenario(path: str) -> Callable:
+    import importlib
+
+    module, _, name = path.partition(":")
+    if not module.startswith("autograde."):
+        raise ValueError("a scenario must be a function of the autograde package")
+    return getattr(importlib.import_module(module), name)
+
+
+def _record_facts(cid: str, facts: dict, arrays: dict) -> dict:
+    """Tensors and arrays of a scenario's facts go to ``arrays``; the rest must be JSON-able."""
+    import torch
+
+    values = {}
+    for key, v in (facts or {}).items():
+        if isinstance(v, torch.Tensor):
+            arrays[f"{cid}/{key}"] = _to_numpy(v)
+            values[key] = {"tensor": _describe(v)}
+        elif isinstance(v, np.ndarray):
+            arrays[f"{cid}/{key}"] = np.asarray(v)
+        else:
+            json.dumps(v)  # a scenario returning something that cannot cross as JSON is a bug in the check
+            values[key] = v
+    return values
+
+
 def run_plan(plan: Plan, fn: Callable | None) -> Raw:
     """Make every call of ``plan`` on ``fn`` and record what happened. Never raises for student errors."""
     import torch
@@ -196,13 +232,20 @@ def run_plan(plan: Plan, fn: Callable | None) -> Raw:
             rec.update(status="probe_error", **_exception_record(exc))
             continue
         try:
-            out = fn(*args, **kwargs)
+            if c.get("scenario"):
+                facts = _scenario(c["scenario"])(fn, *args, **kwargs)
+            else:
+                out = fn(*args, **kwargs)
             _synchronize(plan.device)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt from student code are answers too
             rec.update(status="raised", **_exception_record(exc))
             rec["where"] = traceback.format_exception_only(type(exc), exc)[-1].strip()[:MAX_MESSAGE]
             continue
         rec["status"] = "ok"
+        if c.get("scenario"):
+            rec["out"] = {"kind": "scenario"}
+            rec["values"] = _record_facts(cid, facts, arrays)
+            continue
         rec["out"] = _describe(out)
         if rec["out"]["kind"] == "tensor":
             arrays[f"{cid}/out"] = _to_numpy(out)

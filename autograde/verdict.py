@@ -95,7 +95,7 @@ class Judge:
         status = rec.get("status")
         target = self.plan.target
         if status == "ok":
-            if expect_tensor and rec["out"]["kind"] != "tensor":
+            if expect_tensor and rec["out"]["kind"] not in ("tensor", "scenario"):
                 return f"{target} returned a {rec['out']['kind']}, expected a torch.Tensor"
             return None
         if status == "raised":
@@ -120,6 +120,10 @@ class Judge:
             self.fail(name, why)
             return None
         return self.array(cid)
+
+    def value(self, cid: str, key: str, default=None):
+        """A JSON-able fact a scenario recorded for call ``cid``."""
+        return self.record(cid).get("values", {}).get(key, default)
 
     def raised(self, cid: str, exc_name: str) -> bool:
         rec = self.record(cid)

@@ -7,13 +7,15 @@ same ``check`` calls from the instructor's source notebook and runs only the pro
 kernel, judging the raw records itself.
 
 Each chapter's checks live in a module named after the chapter's topic (``bernoulli_masks`` for
-chapter 2, ...) and listed in ``MODULES``.
+chapter 2, ...) that defines a list ``CHECKS``; every such module in this package is found
+automatically (``properties`` holds shared verdict helpers and defines none).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import pkgutil
 import secrets
 from dataclasses import dataclass
 from typing import Callable
@@ -23,7 +25,6 @@ import numpy as np
 from ..probe import Plan, Raw, run_plan
 from ..verdict import CheckResult, Judge
 
-MODULES = ("bernoulli_masks",)
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ class Check:
 
 def registry() -> dict[str, Check]:
     found: dict[str, Check] = {}
-    for mod in MODULES:
-        for c in importlib.import_module(f"{__name__}.{mod}").CHECKS:
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for c in getattr(module, "CHECKS", []):
             if c.name in found:
                 raise RuntimeError(f"check {c.name} is defined twice")
             found[c.name] = c
