@@ -50,8 +50,8 @@ def cmd_release(args) -> int:
             print(p)
         print("exercises/ is in sync with solutions/" if not problems else "run 'make release' to regenerate exercises/")
         return 1 if problems else 0
-    out = generate(COURSE_ROOT / "exercises")
-    print(f"released every assignment of solutions/ into {out}")
+    out = generate(COURSE_ROOT / "exercises", only=args.assignment)
+    print(f"released {args.assignment or 'every assignment of solutions/'} into {out}")
     return 0
 
 
@@ -76,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_grade)
     r = sub.add_parser("release", help="generate exercises/ from solutions/ with nbgrader")
     r.add_argument("--check", action="store_true", help="only report whether exercises/ is in sync")
+    r.add_argument("--assignment", help="release only this assignment id")
     r.set_defaults(func=cmd_release)
     c = sub.add_parser("checks", help="list the checks test cells can call")
     c.set_defaults(func=cmd_checks)

@@ -29,8 +29,8 @@ def _config(course: Path):
     return merged
 
 
-def generate(dest: Path, root: Path = COURSE_ROOT) -> Path:
-    """Write the release of every assignment under ``dest`` (one folder per assignment); return ``dest``."""
+def generate(dest: Path, root: Path = COURSE_ROOT, only: str | None = None) -> Path:
+    """Write the release of every assignment (or just ``only``) under ``dest``, one folder each; return ``dest``."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -42,6 +42,8 @@ def generate(dest: Path, root: Path = COURSE_ROOT) -> Path:
         config = _config(course)
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         for aid in assignments(root):
+            if only and aid != only:
+                continue
             result = api.generate_assignment(aid, force=True, create=True)
             if not result.get("success"):
                 raise RuntimeError(f"nbgrader could not generate {aid}:\n{result.get('log', '')}\n{result.get('error', '')}")

@@ -6,6 +6,7 @@ seen and the likely mistake, in the words the book's "Common mistakes" callouts 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Callable
 
@@ -148,3 +149,41 @@ def speed(j: Judge, cid: str, what: str) -> None:
         f"{ref * 1e3:.2f} ms and the limit is {limit * 1e3:.1f} ms: avoid Python loops over elements, "
         "draw the whole mask with one tensor operation",
     )
+
+
+# --- practice questions -------------------------------------------------------------------------
+def read_answer(value) -> dict:
+    """Scenario: report a student's answer variable as plain JSON (numbers, strings, lists of them)."""
+    try:
+        json.dumps(value)
+        return {"answer": value}
+    except TypeError:
+        return {"answer_type": type(value).__name__}
+
+
+def answer_check(name: str, variable: str, accepted, why: str):
+    """A check that an answer variable holds one of ``accepted`` (compared after normalising case and spaces).
+
+    The answers are public in the book behind a toggle; the practice questions are graded for
+    engagement and feedback, not secrecy.
+    """
+    from . import Check
+
+    norm = lambda v: v.strip().lower() if isinstance(v, str) else v  # noqa: E731
+    accepted_n = [norm(a) for a in accepted]
+
+    def build(plan, rng):
+        plan.call("answer", scenario="autograde.checks.properties:read_answer")
+
+    def judge(j):
+        why_missing = j.problem("answer")
+        if why_missing:
+            j.fail("answer", why_missing.replace("is not implemented yet", "has no answer yet"))
+            return
+        if j.value("answer", "answer_type"):
+            j.fail("answer", f"{variable} should be a plain value such as 'b' or 0.3, not a {j.value('answer', 'answer_type')}")
+            return
+        got = j.value("answer", "answer")
+        j.expect("answer", norm(got) in accepted_n, f"{variable} = {got!r} is not right: {why}")
+
+    return Check(name, variable, build, judge, f"practice question: {variable}")
