@@ -27,16 +27,39 @@ def _print_report(report: dict) -> None:
     print(f"Score: {report['score']:g} / {report['max_score']:g}")
 
 
+def _limits(args):
+    from .grade import Limits
+
+    return Limits(
+        cell_timeout=args.cell_timeout, total_timeout=args.total_timeout, memory_mb=args.memory_mb,
+        output_kb=args.output_kb, sandbox=not args.no_sandbox,
+    )
+
+
 def cmd_grade(args) -> int:
     from .grade import grade_notebook
 
-    report = grade_notebook(
-        Path(args.notebook), args.assignment, args.device, seed=args.seed, cell_timeout=args.cell_timeout
-    )
+    report = grade_notebook(Path(args.notebook), args.assignment, args.device, seed=args.seed, limits=_limits(args))
     if args.json:
         print(json.dumps(report, indent=1))
     else:
         _print_report(report)
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from . import batch
+
+    summary = batch.run(
+        Path(args.path), args.assignment, jobs=args.jobs, device=args.device,
+        results=Path(args.results) if args.results else None, db_url=args.db, force=args.force,
+        seed=args.seed, limits=_limits(args), progress=not args.no_progress,
+    )
+    print(summary.table())
+    if args.csv:
+        results = Path(args.results) if args.results else batch.discover(Path(args.path), args.assignment)[1] / "autograded"
+        n = batch.export_csv(results, Path(args.csv))
+        print(f"wrote {n} results to {args.csv}")
     return 0
 
 
@@ -63,17 +86,40 @@ def cmd_checks(args) -> int:
     return 0
 
 
+def _common(p, json_flag: bool = True) -> None:
+    from .grade import Limits
+
+    d = Limits()
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available; default)")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    p.add_argument("--seed", type=int, help="grader seed (default: drawn fresh and recorded in the result)")
+    p.add_argument("--cell-timeout", type=int, default=d.cell_timeout, help=f"seconds each cell may run (default {d.cell_timeout})")
+    p.add_argument("--total-timeout", type=int, default=d.total_timeout, help=f"seconds a whole notebook may run (default {d.total_timeout})")
+    p.add_argument("--memory-mb", type=int, default=d.memory_mb, help=f"memory a submission's kernel may use (default {d.memory_mb})")
+    p.add_argument("--output-kb", type=int, default=d.output_kb, help=f"printed output kept per submission (default {d.output_kb})")
+    p.add_argument("--no-sandbox", action="store_true", help="run kernels without Landlock and network isolation")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m autograde", description="Grade the Dropout course's assignments.")
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade one submitted notebook")
     g.add_argument("notebook", help="the student's .ipynb")
     g.add_argument("--assignment", help="assignment id, e.g. 02_bernoulli_masks (default: from the file name or its cells)")
-    g.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when available; default)")
-    g.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
-    g.add_argument("--seed", type=int, help="grader seed (default: drawn fresh and recorded in the result)")
-    g.add_argument("--cell-timeout", type=int, default=120, help="seconds each cell may run (default 120)")
+    _common(g)
     g.set_defaults(func=cmd_grade)
+    b = sub.add_parser("batch", help="grade a class: an nbgrader submitted/ folder or a folder of notebooks")
+    b.add_argument("path", help="submitted/<student>/<assignment>/*.ipynb, the course root holding it, or a folder of .ipynb")
+    b.add_argument("--assignment", help="grade only this assignment (and use it for a flat folder)")
+    b.add_argument("--jobs", type=int, default=None, help="worker processes (default: the machine's cores)")
+    b.add_argument("--db", help="nbgrader gradebook URL to store grades in, e.g. sqlite:///gradebook.db")
+    b.add_argument("--results", help="folder for result.json files (default: <course>/autograded)")
+    b.add_argument("--csv", help="also write every stored result to this CSV file")
+    b.add_argument("--force", action="store_true", help="regrade submissions that are unchanged since their last grade")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common(b, json_flag=False)
+    b.set_defaults(func=cmd_batch)
     r = sub.add_parser("release", help="generate exercises/ from solutions/ with nbgrader")
     r.add_argument("--check", action="store_true", help="only report whether exercises/ is in sync")
     r.add_argument("--assignment", help="release only this assignment id")

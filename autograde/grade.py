@@ -11,6 +11,7 @@ Steps, each a small function:
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -81,32 +82,138 @@ def write_plans(specs, scratch: Path, device: str, run_seed: int) -> dict:
     return plans
 
 
-def execute(nb, workdir: Path, cell_timeout: int) -> list[str]:
-    """Run ``nb`` in a fresh kernel in ``workdir``; return notes on errors, never raise for student faults."""
+@dataclass
+class Limits:
+    """What one submission may use. Defaults suit a 2-core, 8 GB machine grading two at a time."""
+
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT  # seconds per cell
+    total_timeout: int = 900  # seconds for the whole notebook
+    memory_mb: int = 4096  # resident memory of the kernel (and an address-space cap on CPU)
+    output_kb: int = 512  # printed output kept per submission; the rest is dropped
+    sandbox: bool = True  # Landlock file-system rules and a private network namespace, where available
+    threads: int = 0  # torch/BLAS threads in the kernel; 0: all cores
+
+
+def _kernel_manager(scratch: Path, limits: Limits, device: str):
+    from jupyter_client.manager import KernelManager
+
+    from . import sandbox
+
+    class SandboxedKernelManager(KernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if not limits.sandbox:
+                return cmd
+            wrapper = [sys.executable, "-m", "autograde.sandbox", "--write", str(scratch), "--write", "/dev/null"]
+            if not device.startswith("cuda"):  # CUDA reserves vast virtual ranges; the watchdog covers it
+                wrapper += ["--memory-mb", str(limits.memory_mb + 2048)]  # + room for torch's own mappings
+            return sandbox.network_prefix() + wrapper + ["--", *cmd]
+
+    km = SandboxedKernelManager(kernel_name="python3")
+    if limits.sandbox:
+        # Unix sockets in the scratch folder: no TCP is needed, so the kernel can live without a network.
+        km.transport = "ipc"
+        km.ip = str(scratch / "ipc" / "kernel")
+        (scratch / "ipc").mkdir()
+    km.connection_file = str(scratch / "kernel.json")
+    return km
+
+
+class _Watchdog:
+    """Kills the kernel when it exceeds its memory or total time; says why."""
+
+    def __init__(self, km, limits: Limits):
+        import threading
+
+        self.km, self.limits, self.reason = km, limits, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        import time
+
+        import psutil
+
+        start = time.monotonic()
+        while not self._stop.wait(0.1):
+            proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+            if proc is None:
+                continue
+            try:
+                root = psutil.Process(proc.pid)
+                rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            except psutil.Error:
+                continue
+            if rss > self.limits.memory_mb << 20:
+                self.reason = f"the kernel used more than {self.limits.memory_mb} MB of memory and was stopped"
+            elif time.monotonic() - start > self.limits.total_timeout:
+                self.reason = f"the notebook ran longer than {self.limits.total_timeout} s in all and was stopped"
+            if self.reason:
+                for p in [*root.children(recursive=True), root]:
+                    try:
+                        p.kill()
+                    except psutil.Error:
+                        pass
+                return
+
+
+def execute(nb, scratch: Path, limits: Limits, device: str = "cpu") -> list[str]:
+    """Run ``nb`` in a fresh sandboxed kernel in ``scratch/work``; return notes, never raise for student faults."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    client = NotebookClient(
-        nb,
-        timeout=cell_timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        record_timing=False,
-        resources={"metadata": {"path": str(workdir)}},
+    workdir = scratch / "work"
+    home = scratch / "home"
+    for d in (workdir, home, home / "tmp"):
+        d.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
+    env.update(
+        PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+        HOME=str(home), TMPDIR=str(home / "tmp"), IPYTHONDIR=str(home / ".ipython"),
+        MPLCONFIGDIR=str(home / ".matplotlib"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        MPLBACKEND="agg", PYTHONDONTWRITEBYTECODE="1",
+    )
+    if limits.threads:
+        env.update(OMP_NUM_THREADS=str(limits.threads), MKL_NUM_THREADS=str(limits.threads))
+    budget = {"left": limits.output_kb << 10, "dropped": 0}
+
+    class CappedClient(NotebookClient):
+        def output(self, outs, msg, display_id, cell_index):
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            if size > budget["left"]:
+                budget["dropped"] += size
+                return None
+            budget["left"] -= size
+            return super().output(outs, msg, display_id, cell_index)
+
+    km = _kernel_manager(scratch, limits, device)
+    client = CappedClient(
+        nb, km=km, timeout=limits.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
+        record_timing=False, resources={"metadata": {"path": str(workdir)}},
     )
     notes = []
-    try:
-        # The kernel's own stderr (ipykernel's start-up chatter, crash messages) goes to a log file,
-        # not to the grader's terminal; what student code prints is captured in the cell outputs.
-        with open(workdir.parent / "kernel.log", "wb") as log:
-            client.execute(env=env, cwd=str(workdir), stdout=log, stderr=log)
-    except DeadKernelError:
-        notes.append("the kernel died while running the notebook (the process exited or was killed)")
-    except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
-        notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
+    with _Watchdog(km, limits) as dog:
+        try:
+            # The kernel's own stderr (ipykernel's start-up chatter, crash messages) goes to a log file,
+            # not to the grader's terminal; what student code prints is captured in the cell outputs.
+            with open(scratch / "kernel.log", "wb") as log:
+                client.execute(env=env, cwd=str(workdir), stdout=log, stderr=log)
+        except DeadKernelError:
+            notes.append("the kernel died while running the notebook (the process exited or was killed)")
+        except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
+            notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
+    if dog.reason:
+        notes.append(dog.reason)
+    if budget["dropped"]:
+        notes.append(f"output beyond {limits.output_kb} KB was dropped ({budget['dropped'] >> 10} KB); it does not affect the grade")
     for i, cell in enumerate(nb.cells):
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error":
@@ -144,8 +251,9 @@ def grade_notebook(
     assignment: str | None = None,
     device: str = "auto",
     seed: int | None = None,
-    cell_timeout: int = DEFAULT_CELL_TIMEOUT,
+    cell_timeout: int | None = None,
     root: Path = COURSE_ROOT,
+    limits: Limits | None = None,
 ) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -170,14 +278,15 @@ def grade_notebook(
         if not torch.cuda.is_available():
             raise GradingError("--device cuda was requested but this machine has no usable CUDA device. Use --device auto or cpu.")
     run_seed = secrets.randbits(32) if seed is None else int(seed)
+    limits = limits or Limits()
+    if cell_timeout:
+        limits.cell_timeout = cell_timeout
     scratch = Path(tempfile.mkdtemp(prefix="autograde-"))
     try:
         probes = scratch / "probes"
         plans = write_plans(specs, probes, device, run_seed)
-        workdir = scratch / "work"
-        workdir.mkdir()
         run_nb = notebook.assemble(source, nb, lambda gid: probes / gid)
-        notes = execute(run_nb, workdir, cell_timeout)
+        notes = execute(run_nb, scratch, limits, device)
         tests = judge_tests(specs, plans, probes)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -17,29 +17,39 @@ from pathlib import Path
 from .grade import COURSE_ROOT, assignments
 
 
-def _config(course: Path):
+def venv_bin_on_path() -> None:
+    """nbgrader runs ``alembic`` as a subprocess: this environment's bin/ must be on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _config(course: Path, db_url: str | None = None):
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(COURSE_ROOT)).load_config()
     merged = Config(cfg)
     merged.CourseDirectory.root = str(course)
-    merged.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    merged.CourseDirectory.db_url = db_url or f"sqlite:///{course / 'gradebook.db'}"
     merged.Exchange.root = str(course / "exchange")
     return merged
 
 
-def generate(dest: Path, root: Path = COURSE_ROOT, only: str | None = None) -> Path:
-    """Write the release of every assignment (or just ``only``) under ``dest``, one folder each; return ``dest``."""
+def generate(dest: Path, root: Path = COURSE_ROOT, only: str | None = None, db_url: str | None = None) -> Path:
+    """Write the release of every assignment (or just ``only``) under ``dest``, one folder each; return ``dest``.
+
+    With ``db_url``, nbgrader also records the assignments' notebooks, cells and points in that gradebook,
+    which is what ``autograde batch --db`` needs before it can store grades there.
+    """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    # nbgrader runs alembic as a subprocess: the environment's bin/ must be on PATH.
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    venv_bin_on_path()
     with tempfile.TemporaryDirectory(prefix="autograde-release-") as tmp:
         course = Path(tmp)
         shutil.copytree(root / "solutions", course / "solutions")
-        config = _config(course)
+        config = _config(course, db_url)
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         for aid in assignments(root):
             if only and aid != only:
