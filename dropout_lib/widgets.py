@@ -1,0 +1,62 @@
+"""Widgets that keep working in the static HTML book, without a running kernel.
+
+A Python callback (``interact``, ``observe``) needs a kernel, which a built book does not have. So the
+chapters precompute every frame as a PNG and let the browser switch between them:
+:func:`frame_slider` puts the frames in a ``widgets.Stack`` and links a slider's ``index`` to the
+stack's ``selected_index`` with ``widgets.jslink``, a link that lives in the page's JavaScript.
+myst-nb saves the widgets' state (frames included) into the page, and the ipywidgets HTML manager
+(served from ``_static/vendor/html-manager``) renders it.
+
+Keep frames few and small: every frame is embedded in the page as base64 PNG. Avoid widget
+``description``s, ``Label`` and ``HTMLMath`` widgets in the book: ipywidgets 8 typesets them with
+MathJax 2's ``MathJax.Hub``, which does not exist under the book's MathJax 3 (a console error).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+import ipywidgets as widgets
+
+
+def frame_slider(
+    frames: Sequence[bytes],
+    labels: Sequence[str],
+    description: str = "",
+    index: int = 0,
+    width: str | None = None,
+) -> widgets.VBox:
+    """A slider above a stack of PNG frames; moving the slider shows frame ``i`` for label ``i``.
+
+    Parameters
+    ----------
+    frames:
+        PNG bytes, one per slider position (for example from :func:`dropout_lib.plots.figure_to_png`).
+    labels:
+        The slider's readout for each frame, e.g. ``"0.30"``.
+    description:
+        Text left of the slider, e.g. ``"p"``.
+    index:
+        The frame shown first.
+    width:
+        CSS width of each image (e.g. ``"420px"``); the PNG's own size when None.
+    """
+    if len(frames) != len(labels) or not frames:
+        raise ValueError(f"need one label per frame and at least one frame; got {len(frames)} frames, {len(labels)} labels")
+    layout = widgets.Layout(width=width) if width else widgets.Layout()
+    images = [widgets.Image(value=png, format="png", layout=layout) for png in frames]
+    stack = widgets.Stack(images, selected_index=index)
+    slider = widgets.SelectionSlider(
+        options=[(str(label), i) for i, label in enumerate(labels)],
+        index=index,
+        continuous_update=True,
+        layout=widgets.Layout(width="360px"),
+    )
+    # A browser-side link: works in the built HTML where no kernel is running.
+    widgets.jslink((slider, "index"), (stack, "selected_index"))
+    # The label is an HTML widget, not the slider's `description`: ipywidgets 8 typesets descriptions
+    # and Label widgets with MathJax 2's API (MathJax.Hub), which throws under the book's MathJax 3.
+    label = widgets.HTML(value=f"<b>{html.escape(description)}</b>", layout=widgets.Layout(width="auto", margin="0 8px 0 0"))
+    row = widgets.HBox([label, slider], layout=widgets.Layout(align_items="center"))
+    return widgets.VBox([row, stack]) if description else widgets.VBox([slider, stack])
