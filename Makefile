@@ -41,10 +41,10 @@ book: $(STAMP) $(VENDOR)/embed.js
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 test: $(STAMP) $(VENDOR)/embed.js
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab exercises/
