@@ -187,3 +187,64 @@ def answer_check(name: str, variable: str, accepted, why: str):
         j.expect("answer", norm(got) in accepted_n, f"{variable} = {got!r} is not right: {why}")
 
     return Check(name, variable, build, judge, f"practice question: {variable}")
+
+
+# --- shared by every dropout variant --------------------------------------------------------------
+def judge_randomness(j, fresh_ids, wide_ids, generator_ids, p_fresh=0.3, p_wide=0.8, to_mask=lambda a, cid: a == 0):
+    """Independence across rows and columns, freshness across calls, and generator reproducibility.
+
+    ``to_mask`` turns a call's output into the boolean 'dropped' mask.
+    """
+    a_id, b_id = fresh_ids
+    a, b = j.output("fresh mask each call", a_id), j.output("fresh mask each call", b_id)
+    if a is None or b is None:
+        return
+    a, b = to_mask(a, a_id), to_mask(b, b_id)
+    independent(
+        j, "fresh mask each call", a, b, p_fresh, "two calls' masks",
+        "the same mask comes back every call (is a seed set inside the function, or a mask cached?)",
+    )
+    for p, cid in ((p_fresh, a_id), (p_wide, wide_ids)):
+        arr = j.output(f"rows independent at p={p}", cid)
+        if arr is None:
+            continue
+        m = to_mask(arr, cid)
+        independent(
+            j, f"rows independent at p={p}", m[0::2], m[1::2], p, "neighbouring rows",
+            "one mask seems to be shared by every row (draw the mask with the full shape, not one row)",
+        )
+        independent(
+            j, f"columns independent at p={p}", m[:, 0::2], m[:, 1::2], p, "neighbouring columns",
+            "whole rows are kept or dropped together (draw one value per entry, not per row)",
+        )
+    g1, g2, g3 = (j.output("generator honoured", cid) for cid in generator_ids)
+    if g1 is None or g2 is None or g3 is None:
+        return
+    if j.expect(
+        "generator honoured",
+        np.array_equal(g1, g2),
+        "two calls with generators seeded alike gave different masks: draw from the generator argument "
+        "(torch.rand(..., generator=generator)) instead of the global random state",
+    ):
+        independent(
+            j, "generator seed matters", to_mask(g1, generator_ids[0]), to_mask(g3, generator_ids[2]), p_fresh,
+            "masks from differently seeded generators", "the generator's seed seems to be ignored",
+        )
+
+
+def judge_gradient(j, cid, expected_fn, what):
+    """``expected_fn(out, upstream)`` gives the gradient a correct implementation produces."""
+    why = j.problem(cid)
+    if why:
+        j.fail(what, why)
+        return
+    rec = j.record(cid)
+    if "backward_error" in rec:
+        j.fail(what, f"backward failed: {rec['backward_error']['exc_message']} (is the output detached, or built with numpy?)")
+        return
+    grad = j.array(cid, "grad/0")
+    if grad is None:
+        j.fail(what, "x received no gradient: keep the computation in torch so autograd can follow it (no .detach(), .numpy() or torch.no_grad())")
+        return
+    expected = expected_fn(j.array(cid), j.input_array("g"))
+    j.expect(what, np.allclose(grad, expected, rtol=1e-5, atol=1e-6), "the gradient with respect to x should be the upstream gradient masked (and scaled) exactly like the forward pass")
