@@ -12,8 +12,8 @@ Contracts (p is the drop probability, q = 1 - p the keep probability; x has shap
   0 <= i <= H - b and 0 <= j <= W - b is a seed with probability
   gamma = p * H * W / (b^2 * (H - b + 1) * (W - b + 1)); each seed drops the b x b square it starts, so
   every block lies inside the map. Kept units are multiplied by one factor for the whole tensor,
-  x.numel() / (number of kept units), so the output's total "mass" is preserved; if nothing is kept the
-  output is zeros. p = 0 returns x, p = 1 returns zeros, evaluation returns x; ``ValueError`` for p
+  x.numel() / (number of kept units), so the rescaled mask averages exactly 1 over the tensor; if nothing
+  is kept the output is zeros. p = 0 returns x, p = 1 returns zeros, evaluation returns x; ``ValueError`` for p
   outside [0, 1], block_size < 1 or larger than min(H, W), and an x that is not 4-D.
 
 Statistics. Every binomial test goes through ``Judge.binomial`` (false failure 1e-7 each). DropBlock's

@@ -1,0 +1,143 @@
+"""Assignment 05's checks against implementations written in the test suite.
+
+Correct implementations written in different ways must pass every check over several grader seeds; each
+buggy one must fail the check aimed at its mistake, for every seed. A correct function fails a check by
+chance with probability at most ``stats.FALSE_FAILURE_PER_CHECK`` (1e-6).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from autograde import checks
+from autograde.checks import cnn_dropout as cd
+from autograde.probe import run_plan
+from tests.implementations.cnn_dropout import ALL, load
+
+SEEDS = (11, 2024, 987654321)
+TARGET_CHECKS = {t: [n for n, c in checks.registry().items() if c.target == t] for t in ("dropout2d", "dropblock2d")}
+
+
+def run(name, fn, seed, device="cpu"):
+    c = checks.get(name)
+    plan = checks.make_plan(c, device, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # F.dropout2d's 3-D warning from the buggy wrappers
+        return checks.judge(c, plan, run_plan(plan, fn))
+
+
+def impl(target, key):
+    return next(i for i in ALL if i.target == target and i.key == key)
+
+
+def test_each_function_meets_enough_implementations():
+    for target in TARGET_CHECKS:
+        assert sum(i.correct for i in ALL if i.target == target) >= 4
+        assert sum(not i.correct for i in ALL if i.target == target) >= 10
+
+
+@pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
+def test_correct_implementation_gets_full_marks(impl):
+    fn = load(impl)
+    for seed in SEEDS:
+        for name in TARGET_CHECKS[impl.target]:
+            result = run(name, fn, seed)
+            assert result.passed, f"seed {seed}:\n{result.feedback()}"
+
+
+@pytest.mark.parametrize("impl", [i for i in ALL if not i.correct], ids=lambda i: f"{i.target}:{i.key}")
+def test_buggy_implementation_loses_points(impl):
+    fn = load(impl)
+    for seed in SEEDS:
+        for name in impl.fails:
+            result = run(name, fn, seed)
+            assert not result.passed, f"{impl.key} passed {name} with seed {seed}"
+            assert all(p.message for p in result.properties if p.status == "fail")
+
+
+@pytest.mark.parametrize(
+    "target, key, words",
+    [
+        ("dropout2d", "element_wise", "element-wise dropout"),
+        ("dropout2d", "channels_last", "channels-last"),
+        ("dropout2d", "shared_over_channels", "same spatial mask is used for every channel"),
+        ("dropout2d", "per_sample", "whole samples are kept or dropped together"),
+        ("dropout2d", "per_channel_only", "share one channel mask"),
+        ("dropout2d", "no_scaling", "missing scaling"),
+        ("dropout2d", "swapped", "keep and drop look swapped"),
+        ("dropout2d", "drops_in_eval", "must not drop at evaluation"),
+        ("dropout2d", "nan_at_p1", "NaN"),
+        ("dropout2d", "accepts_3d", "nn.Dropout2d pitfall"),
+        ("dropout2d", "same_every_call", "same mask comes back every call"),
+        ("dropout2d", "in_place", "modified"),
+        ("dropblock2d", "no_renormalisation", "no renormalisation"),
+        ("dropblock2d", "renormalise_by_q", "1/(1 - p) is not right here"),
+        ("dropblock2d", "per_sample_scale", "one factor for the whole tensor"),
+        ("dropblock2d", "gamma_equals_p", "gamma looks equal to p"),
+        ("dropblock2d", "gamma_without_valid_region", "valid seed region"),
+        ("dropblock2d", "single_units", "single units are dropped"),
+        ("dropblock2d", "blocks_too_big", "blocks of the wrong size"),
+        ("dropblock2d", "blocks_too_small", "blocks of the wrong size"),
+        ("dropblock2d", "clipped_at_border", "fits in the map"),
+        ("dropblock2d", "shared_across_channels", "every channel seems to share one mask"),
+        ("dropblock2d", "shared_across_batch", "every sample seems to share one mask"),
+        ("dropblock2d", "drops_in_eval", "must not drop at evaluation"),
+        ("dropblock2d", "no_p1_case", "at p = 1 everything is dropped"),
+        ("dropblock2d", "no_block_size_check", "block_size = 8"),
+    ],
+)
+def test_messages_name_the_mistake(target, key, words):
+    i = impl(target, key)
+    feedback = "\n".join(run(n, load(i), 5).feedback() for n in sorted(i.fails))
+    assert words in feedback, feedback
+
+
+def test_dropblock_statistics_are_what_the_docstring_says():
+    """The numbers the module docstring and chapter 5 quote, recomputed."""
+    assert cd.expected_fraction(0.1, 3, 16, 16) == pytest.approx(0.0952, abs=1e-4)
+    assert cd.expected_fraction(0.3, 3, 16, 16) == pytest.approx(0.2590, abs=1e-4)
+    assert cd.bernstein_halfwidth(4096, 25 / 1024) == pytest.approx(0.0156, abs=1e-4)
+    assert cd.expected_fraction(0.3, 1, 16, 16) == pytest.approx(0.3)  # block_size 1: element-wise
+    # coverage counts every valid corner once per unit of its block
+    k = cd.coverage(3, 16, 16)
+    assert k.sum() == 14 * 14 * 9 and k.max() == 9
+
+
+def test_opening_accepts_blocks_and_rejects_stray_units():
+    d = np.zeros((1, 1, 8, 8), dtype=bool)
+    d[0, 0, 0:3, 2:5] = True
+    d[0, 0, 4:7, 4:7] = True
+    d[0, 0, 5:8, 5:8] = True
+    assert (cd.opening(d, 3) == d).all() and cd.smallest_region(d) == (3, 3)
+    d[0, 0, 7, 0] = True  # a stray unit, and a 2 x 2 block clipped by the border is not a 3 x 3 block either
+    assert not (cd.opening(d, 3) == d).all()
+
+
+def test_practice_questions_accept_the_answers_and_reject_others():
+    from autograde.probe import run_plan as probe
+
+    def grade(name, value):
+        c = checks.get(name)
+        plan = checks.make_plan(c, "cpu", 1)
+        return checks.judge(c, plan, probe(plan, value)).passed
+
+    assert grade("cnn_dropout.q1", "b") and grade("cnn_dropout.q1", " B ") and not grade("cnn_dropout.q1", "a")
+    assert grade("cnn_dropout.q2", 128) and not grade("cnn_dropout.q2", 8 * 16 * 32 * 32)
+    assert grade("cnn_dropout.q3", "c") and grade("cnn_dropout.q5", "a")
+    assert grade("cnn_dropout.q4", 0.2 / 9 * 36 / 16) and not grade("cnn_dropout.q4", 0.2)
+    assert not grade("cnn_dropout.q4", "0.05 maybe") and not grade("cnn_dropout.q4", None)
+
+
+def test_missing_function_fails_with_reason():
+    assert "not defined" in run("dropblock2d.contract", None, 1).feedback()
+    assert "not defined" in run("dropout2d.sharing", None, 1).feedback()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
+def test_correct_implementation_on_cuda(impl):
+    fn = load(impl)
+    for name in TARGET_CHECKS[impl.target]:
+        result = run(name, fn, 7, device="cuda")
+        assert result.passed, result.feedback()
