@@ -95,11 +95,11 @@ class Limits:
 
 
 def _kernel_manager(scratch: Path, limits: Limits, device: str):
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
     from . import sandbox
 
-    class SandboxedKernelManager(KernelManager):
+    class SandboxedKernelManager(AsyncKernelManager):  # nbclient drives an async manager; a blocking one stalls its loop
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
             if not limits.sandbox:
