@@ -97,7 +97,7 @@ def test_dropblock_statistics_are_what_the_docstring_says():
     """The numbers the module docstring and chapter 5 quote, recomputed."""
     assert cd.expected_fraction(0.1, 3, 16, 16) == pytest.approx(0.0952, abs=1e-4)
     assert cd.expected_fraction(0.3, 3, 16, 16) == pytest.approx(0.2590, abs=1e-4)
-    assert cd.bernstein_halfwidth(4096, 25 / 1024) == pytest.approx(0.0156, abs=1e-4)
+    assert cd.bernstein_halfwidth(2048, 25 / 1024) == pytest.approx(0.0229, abs=1e-4)
     assert cd.expected_fraction(0.3, 1, 16, 16) == pytest.approx(0.3)  # block_size 1: element-wise
     # coverage counts every valid corner once per unit of its block
     k = cd.coverage(3, 16, 16)
