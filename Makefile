@@ -55,5 +55,13 @@ release: $(STAMP)
 release-check: $(STAMP)
 	$(BIN)/python -m autograde release --check
 
+# PNGs of each page's first screen and of each widget in _build/screenshots, for review. Needs Chromium
+# (Debian: apt-get install chromium), driven by Playwright from the venv (tests/browser.py).
+SCREENSHOTS := _build/screenshots
+
+screenshots: book
+	rm -rf $(SCREENSHOTS)
+	$(BIN)/python -m tests.browser screenshots $(SCREENSHOTS)
+
 clean:
 	rm -rf _build .jupyter_cache $(VENDOR)

@@ -7,6 +7,12 @@ stack's ``selected_index`` with ``widgets.jslink``, a link that lives in the pag
 myst-nb saves the widgets' state (frames included) into the page, and the ipywidgets HTML manager
 (served from ``_static/vendor/html-manager``) renders it.
 
+Each frame is an ``HTML`` widget holding an ``<img>`` with a data URL and **alt text**, not an
+``Image`` widget: ipywidgets' ``Image`` has no ``alt`` attribute, so a screen reader would announce
+an unlabelled image (axe-core's critical ``image-alt`` violation). Pass ``alt`` to say what each frame
+shows. The slider handle gets its accessible name (the ``description``) and a readable value (the
+label, not the frame's index) from ``book/_static/book-a11y.js``, since noUiSlider's handle has none.
+
 Keep frames few and small: every frame is embedded in the page as base64 PNG. Avoid widget
 ``description``s, ``Label`` and ``HTMLMath`` widgets in the book: ipywidgets 8 typesets them with
 MathJax 2's ``MathJax.Hub``, which does not exist under the book's MathJax 3 (a console error).
@@ -14,10 +20,20 @@ MathJax 2's ``MathJax.Hub``, which does not exist under the book's MathJax 3 (a 
 
 from __future__ import annotations
 
+import base64
 import html
 from typing import Sequence
 
 import ipywidgets as widgets
+
+
+def frame_html(png: bytes, alt: str, width: str | None = None) -> str:
+    """An ``<img>`` tag showing ``png`` (inline, as a data URL) with ``alt`` as its text alternative."""
+    if not alt or not alt.strip():
+        raise ValueError("every frame needs alt text saying what it shows")
+    style = "display:block;max-width:100%;height:auto" + (f";width:{width}" if width else "")
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt.strip(), quote=True)}" style="{style}">'
 
 
 def frame_slider(
@@ -26,6 +42,7 @@ def frame_slider(
     description: str = "",
     index: int = 0,
     width: str | None = None,
+    alt: str | Sequence[str] | None = None,
 ) -> widgets.VBox:
     """A slider above a stack of PNG frames; moving the slider shows frame ``i`` for label ``i``.
 
@@ -36,16 +53,34 @@ def frame_slider(
     labels:
         The slider's readout for each frame, e.g. ``"0.30"``.
     description:
-        Text left of the slider, e.g. ``"p"``.
+        Text left of the slider, e.g. ``"p"``; also the slider's accessible name.
     index:
         The frame shown first.
     width:
         CSS width of each image (e.g. ``"420px"``); the PNG's own size when None.
+    alt:
+        What each frame shows, for readers who cannot see it: one string per frame, or one string
+        formatted with ``{label}`` and ``{description}``, e.g.
+        ``"A 20 by 20 mask at p = {label}: white squares kept, black dropped"``. When None, a short
+        description naming the slider's value is used; chapters should say what the picture shows.
     """
     if len(frames) != len(labels) or not frames:
         raise ValueError(f"need one label per frame and at least one frame; got {len(frames)} frames, {len(labels)} labels")
-    layout = widgets.Layout(width=width) if width else widgets.Layout()
-    images = [widgets.Image(value=png, format="png", layout=layout) for png in frames]
+    if not 0 <= index < len(frames):
+        raise ValueError(f"index {index} is outside the {len(frames)} frames")
+    if alt is None:
+        name = f"{description} = " if description else "value "
+        alts = [f"Figure at {name}{label} (frame {i + 1} of {len(frames)})" for i, label in enumerate(labels)]
+    elif isinstance(alt, str):
+        alts = [alt.format(label=label, description=description) for label in labels]
+    else:
+        alts = list(alt)
+        if len(alts) != len(frames):
+            raise ValueError(f"need one alt text per frame; got {len(alts)} for {len(frames)} frames")
+    images = [
+        widgets.HTML(value=frame_html(png, text, width), layout=widgets.Layout(width="auto", height="auto"))
+        for png, text in zip(frames, alts)
+    ]
     stack = widgets.Stack(images, selected_index=index)
     slider = widgets.SelectionSlider(
         options=[(str(label), i) for i, label in enumerate(labels)],

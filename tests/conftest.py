@@ -21,3 +21,35 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """_build/html, built once per test run with warnings as errors (execution cached in _build/.jupyter_cache).
+
+    tests/test_book.py and tests/test_browser.py both need it, and `make test` runs them on different
+    xdist workers at the same time. A file lock keeps two builds from writing _build/html at once, and
+    a worker that finds the build already done in this same run (by pytest-xdist's run id) reuses it.
+    """
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    if not (ROOT / "book" / "_static" / "vendor" / "html-manager" / "embed.js").exists():
+        pytest.fail("the ipywidgets HTML manager is missing from book/_static/vendor: run the tests with 'make test', which installs it")
+    build = ROOT / "_build"
+    build.mkdir(exist_ok=True)
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid-{os.getpid()}"
+    stamp = build / ".built-by-test-run"
+    jb = Path(sys.executable).parent / "jupyter-book"
+    with open(build / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text() == run_id:
+            return build / "html"
+        stamp.unlink(missing_ok=True)
+        proc = subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=1800)
+        assert proc.returncode == 0, "book build failed:\n" + proc.stdout[-4000:] + proc.stderr[-4000:]
+        stamp.write_text(run_id)
+    return build / "html"
