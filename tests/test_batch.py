@@ -10,19 +10,24 @@ import time
 
 import pytest
 
+from autograde.checks.bernoulli_masks_practice import ANSWERS
 from tests.implementations.bernoulli_masks import ALL
 from tests.notebooks import ROOT, release, submission, write
 
 pytestmark = pytest.mark.slow
 A = "02_bernoulli_masks"
 IMPL = {(i.target, i.key): i.source for i in ALL}
+PRACTICE = {f"answer_{q}": f"answer_{q} = {ANSWERS[q][0][0]!r}" for q in ANSWERS}  # the five questions, all right
 CLASS = {
-    "ada": {"bernoulli_mask": IMPL["bernoulli_mask", "rand_ge"], "dropout_standard": IMPL["dropout_standard", "rand_mul"]},
+    "ada": {"bernoulli_mask": IMPL["bernoulli_mask", "rand_ge"], "dropout_standard": IMPL["dropout_standard", "rand_mul"],
+            **PRACTICE},
     "ben": {},
     "cy": {"bernoulli_mask": IMPL["bernoulli_mask", "swapped"], "dropout_standard": IMPL["dropout_standard", "where"]},
     "dee": {"bernoulli_mask": IMPL["bernoulli_mask", "where"], "dropout_standard": IMPL["dropout_standard", "inverted"]},
 }
-EXPECTED = {"ada": 13, "ben": 0, "cy": 10, "dee": 7}  # cy: swapped mask; dee: inverted fails contract and gradient
+# Out of 18: 13 for the two functions, 1 for each practice question. Only ada answers the questions; the
+# others keep the release's raise NotImplementedError() there and get 0 for them.
+EXPECTED = {"ada": 18, "ben": 0, "cy": 10, "dee": 7}  # cy: swapped mask; dee: inverted fails contract and gradient
 
 
 def make_class(root, broken=True):
@@ -87,7 +92,7 @@ def test_rerun_skips_unchanged_and_regrades_changed_or_forced(graded_class):
     assert "skipped 5" in out and results(root)["ada"]["graded_at"] == before["ada"]["graded_at"]
     write(submission(A, CLASS["ada"]), root / "submitted" / "ben" / A, A)  # ben resubmits a working answer
     out = batch(root, "--jobs", "2")
-    assert "graded 1" in out and results(root)["ben"]["score"] == 13
+    assert "graded 1" in out and results(root)["ben"]["score"] == EXPECTED["ada"]
     assert "graded 4" in batch(root, "--jobs", "2", "--force", "--assignment", A)
 
 

@@ -11,6 +11,7 @@ import sys
 import nbformat
 import pytest
 
+from autograde.checks.bernoulli_masks_practice import ANSWERS
 from tests.implementations.bernoulli_masks import ALL
 from tests.notebooks import ROOT, release, submission, write
 
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.slow
 A = "02_bernoulli_masks"
 IMPL = {(i.target, i.key): i.source for i in ALL}
 MASK, DROP = IMPL["bernoulli_mask", "rand_ge"], IMPL["dropout_standard", "rand_mul"]
+PRACTICE = {f"answer_{q}": f"answer_{q} = {ANSWERS[q][0][0]!r}" for q in ANSWERS}  # the five questions, all right
+FUNCTIONS, MAX = 13, 18  # points for the two functions; the whole assignment with the practice questions
 
 
 def grade(path, *args):
@@ -34,14 +37,14 @@ def scores(rep):
 def test_noise_on_stderr_and_warnings_is_never_punished(tmp_path):
     noisy = "import sys, warnings\nsys.stderr.write('debug output\\n' * 100)\nwarnings.warn('a warning students ignore')\n"
     mask = MASK.replace("    return", "    sys.stderr.write('called\\n'); warnings.warn('noisy')\n    return", 1)
-    rep = grade(write(submission(A, {"bernoulli_mask": noisy + mask, "dropout_standard": DROP}), tmp_path, A))
-    assert rep["score"] == rep["max_score"] == 13
+    rep = grade(write(submission(A, {"bernoulli_mask": noisy + mask, "dropout_standard": DROP, **PRACTICE}), tmp_path, A))
+    assert rep["score"] == rep["max_score"] == MAX
 
 
 def test_output_flood_is_capped_and_graded(tmp_path):
     flood = "for _ in range(2000):\n    print('x' * 5000)\n"
     rep = grade(write(submission(A, {"bernoulli_mask": flood + MASK, "dropout_standard": DROP}), tmp_path, A), "--output-kb", "64")
-    assert rep["score"] == 13
+    assert rep["score"] == FUNCTIONS and rep["max_score"] == MAX  # the practice questions are left unanswered
     assert any("dropped" in n for n in rep["notes"])
 
 
@@ -56,13 +59,13 @@ def test_memory_hog_is_stopped_and_the_rest_graded(tmp_path):
 def test_empty_and_old_format_notebooks_are_graded(tmp_path):
     empty = nbformat.v4.new_notebook()
     rep = grade(write(empty, tmp_path, A))
-    assert rep["score"] == 0 and rep["max_score"] == 13  # test cells restored; functions missing
+    assert rep["score"] == 0 and rep["max_score"] == MAX  # test cells restored; functions and answers missing
     assert "not defined" in rep["tests"][0]["feedback"]
     v3 = nbformat.convert(submission(A, {"bernoulli_mask": MASK, "dropout_standard": DROP}), 3)
     old = tmp_path / "old" / f"{A}.ipynb"
     old.parent.mkdir()
     nbformat.write(v3, old, version=3)
-    assert grade(old)["score"] == 13
+    assert grade(old)["score"] == FUNCTIONS  # the practice questions are left unanswered
 
 
 def test_sandbox_hides_solutions_and_the_network(tmp_path):

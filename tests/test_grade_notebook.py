@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from autograde.checks.bernoulli_masks_practice import ANSWERS
 from tests.implementations.bernoulli_masks import ALL
 from tests.notebooks import ROOT, release, submission, write
 
@@ -17,6 +18,13 @@ pytestmark = pytest.mark.slow
 A = "02_bernoulli_masks"
 IMPL = {(i.target, i.key): i.source for i in ALL}
 GOOD = {"bernoulli_mask": IMPL["bernoulli_mask", "rand_ge"], "dropout_standard": IMPL["dropout_standard", "rand_mul"]}
+FUNCTION_POINTS, MAX = 13, 18  # the two functions, and the whole assignment with its five practice questions
+QUESTIONS = [f"test_answer_q{n}" for n in range(1, 6)]
+
+
+def practice_answers(style=lambda letter: letter):
+    """Answer cells for the five practice questions, each set to the key's letter written in ``style``."""
+    return {f"answer_{q}": f"answer_{q} = {style(ANSWERS[q][0][0])!r}" for q in ANSWERS}
 
 
 def grade(path, *args, timeout=300):
@@ -40,7 +48,7 @@ def scores(rep):
 def test_solution_gets_full_marks_and_json_has_the_documented_shape():
     rep = report(ROOT / "solutions" / A / f"{A}.ipynb")
     assert {"assignment", "notebook", "score", "max_score", "tests", "seed"} <= rep.keys()
-    assert rep["assignment"] == A and rep["max_score"] == 13
+    assert rep["assignment"] == A and rep["max_score"] == MAX
     assert rep["score"] == rep["max_score"], json.dumps(rep["tests"], indent=1)
     for t in rep["tests"]:
         assert {"grade_id", "score", "max_score", "feedback"} <= t.keys()
@@ -48,15 +56,18 @@ def test_solution_gets_full_marks_and_json_has_the_documented_shape():
 
 def test_unmodified_release_gets_zero_without_a_grader_error():
     rep = report(ROOT / "exercises" / A / f"{A}.ipynb")
-    assert rep["score"] == 0 and rep["max_score"] == 13
-    assert all("not implemented yet" in t["feedback"] for t in rep["tests"])
+    assert rep["score"] == 0 and rep["max_score"] == MAX
+    feedback = {t["grade_id"]: t["feedback"] for t in rep["tests"]}
+    assert all("not implemented yet" in f for g, f in feedback.items() if g not in QUESTIONS)
+    assert all("no answer yet" in feedback[g] for g in QUESTIONS)
 
 
 def test_other_correct_implementations_in_a_notebook_get_full_marks(tmp_path):
     answers = {"bernoulli_mask": "import numpy as np\n" + IMPL["bernoulli_mask", "numpy"],
-               "dropout_standard": IMPL["dropout_standard", "masked_fill"]}
+               "dropout_standard": IMPL["dropout_standard", "masked_fill"],
+               **practice_answers(lambda letter: f" {letter.upper()} ")}  # case and spaces do not matter
     rep = report(write(submission(A, answers), tmp_path, A), "--seed", "99")
-    assert rep["score"] == 13 and rep["seed"] == 99
+    assert rep["score"] == MAX and rep["seed"] == 99, json.dumps(rep["tests"], indent=1)
 
 
 def test_buggy_notebook_loses_exactly_the_points_of_its_mistakes(tmp_path):
@@ -65,6 +76,7 @@ def test_buggy_notebook_loses_exactly_the_points_of_its_mistakes(tmp_path):
     s = scores(rep)
     assert s["test_bernoulli_mask"] == 0 and s["test_dropout_standard_safety"] == 0
     assert s["test_dropout_standard"] == 3  # the in-place bug keeps correct values
+    assert all(s[g] == 0 for g in QUESTIONS)  # built from the release: the questions are unanswered
     feedback = {t["grade_id"]: t["feedback"] for t in rep["tests"]}
     assert "swapped" in feedback["test_bernoulli_mask"] and "modified" in feedback["test_dropout_standard_safety"]
 
@@ -85,7 +97,7 @@ def test_tampering_buys_no_points(tmp_path, how):
         if md.get("grade"):
             cell.source, md["points"] = "pass", 100
     rep = report(write(sub, tmp_path, A))
-    assert rep["score"] == 0 and rep["max_score"] == 13
+    assert rep["score"] == 0 and rep["max_score"] == MAX
 
 
 def test_infinite_loop_is_stopped_and_the_rest_is_still_graded(tmp_path):
@@ -124,4 +136,15 @@ def test_missing_file_and_unknown_assignment_are_explained(tmp_path):
 
 def test_assignment_is_found_from_cells_when_the_file_is_renamed(tmp_path):
     rep = report(write(submission(A, GOOD), tmp_path, "my homework (final)"))
-    assert rep["assignment"] == A and rep["score"] == 13
+    assert rep["assignment"] == A and rep["score"] == FUNCTION_POINTS and rep["max_score"] == MAX
+
+
+def test_practice_questions_earn_a_point_each_and_wrong_answers_none(tmp_path):
+    answers = practice_answers()
+    answers["answer_q2"] = 'answer_q2 = "a"'  # wrong
+    del answers["answer_q5"]  # left as released: raise NotImplementedError()
+    rep = report(write(submission(A, answers), tmp_path, A))
+    s = scores(rep)
+    assert [s[g] for g in QUESTIONS] == [1, 0, 1, 1, 0] and rep["score"] == 3
+    feedback = {t["grade_id"]: t["feedback"] for t in rep["tests"]}
+    assert "is not right" in feedback["test_answer_q2"] and "no answer yet" in feedback["test_answer_q5"]

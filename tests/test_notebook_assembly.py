@@ -31,7 +31,8 @@ def test_test_specs_come_from_the_source_with_points_and_visibility(source):
     assert specs["test_bernoulli_mask"].checks == ["bernoulli_mask.contract"]
     assert specs["test_bernoulli_mask"].visible == ["bernoulli_mask.contract"]
     assert specs["test_bernoulli_mask_randomness"].visible == []
-    assert sum(s.points for s in specs.values()) == 13
+    assert sum(s.points for s in specs.values()) == 18  # 13 for the two functions, 5 for the practice questions
+    assert specs["test_answer_q4"].checks == ["bernoulli_masks.q4"] and specs["test_answer_q4"].visible == []
 
 
 def test_every_test_cell_becomes_a_probe_in_source_order(source):
