@@ -30,3 +30,22 @@ def write(nb, folder: Path, name: str) -> Path:
     path = folder / f"{name}.ipynb"
     nbformat.write(nb, path)
     return path
+
+
+def report(path: Path, *args: str, timeout: int = 600) -> dict:
+    """``python -m autograde grade PATH --json --device cpu ARGS``'s result; the command must succeed."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograde", "grade", str(path), "--json", "--device", "cpu", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def scores(rep: dict) -> dict[str, float]:
+    """grade_id -> points earned, from a grade report."""
+    return {t["grade_id"]: t["score"] for t in rep["tests"]}

@@ -9,17 +9,11 @@ import pytest
 
 from autograde import checks
 from autograde.probe import Plan, Raw, run_plan
+from tests.checking import SEEDS, run, target_checks
 from tests.implementations.inverted_dropout import ALL, INVERTED, MODULES, SCALERS, load
 
-SEEDS = (11, 2024, 987654321)
 TARGETS = ("dropout_inverted", "Dropout", "scale_for_inference")
-TARGET_CHECKS = {t: [n for n, c in checks.registry().items() if c.target == t] for t in TARGETS}
-
-
-def run(name, fn, seed, device="cpu"):
-    c = checks.get(name)
-    plan = checks.make_plan(c, device, seed)
-    return checks.judge(c, plan, run_plan(plan, fn))
+TARGET_CHECKS = target_checks(TARGETS)
 
 
 def test_the_suite_meets_the_course_minimums():

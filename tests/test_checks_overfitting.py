@@ -11,17 +11,11 @@ import pytest
 
 from autograde import checks
 from autograde.probe import Plan, Raw, run_plan
+from tests.checking import SEEDS, run, target_checks
 from tests.implementations.overfitting import ALL, ANSWERS, WRONG_ANSWERS, load
 
-SEEDS = (11, 2024, 987654321)
 TARGETS = ("l2_penalty", "EarlyStopping", "max_norm_")
-TARGET_CHECKS = {t: [n for n, c in checks.registry().items() if c.target == t] for t in TARGETS}
-
-
-def run(name, fn, seed, device="cpu"):
-    c = checks.get(name)
-    plan = checks.make_plan(c, device, seed)
-    return checks.judge(c, plan, run_plan(plan, fn))
+TARGET_CHECKS = target_checks(TARGETS)
 
 
 def test_every_target_has_a_visible_and_a_hidden_check():

@@ -11,11 +11,11 @@ import torch
 
 from autograde import checks
 from autograde.probe import Plan, Raw, run_plan
+from tests.checking import SEEDS, run, target_checks
 from tests.implementations.rnn_dropout import ALL, load
 
-SEEDS = (11, 2024, 987654321)
 TARGETS = ("locked_dropout", "VariationalRNNCell", "zoneout")
-TARGET_CHECKS = {t: [n for n, c in checks.registry().items() if c.target == t] for t in TARGETS}
+TARGET_CHECKS = target_checks(TARGETS)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -26,12 +26,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def run(name, fn, seed, device="cpu"):
-    c = checks.get(name)
-    plan = checks.make_plan(c, device, seed)
-    return checks.judge(c, plan, run_plan(plan, fn))
 
 
 def by_key(target, key):

@@ -5,31 +5,17 @@ submission that must lose exactly the points of its mistakes.
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.implementations.cnn_dropout import ALL
-from tests.notebooks import ROOT, submission, write
+from tests.notebooks import ROOT, report, scores, submission, write
 
 pytestmark = pytest.mark.slow
 A = "05_cnn_dropout"
 MAX = 25
 IMPL = {(i.target, i.key): i.source for i in ALL}
 
-
-def report(path, *args):
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograde", "grade", str(path), "--json", "--device", "cpu", *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
-
-def scores(rep):
-    return {t["grade_id"]: t["score"] for t in rep["tests"]}
 
 
 def test_solution_gets_full_marks():

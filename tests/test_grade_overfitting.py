@@ -5,31 +5,17 @@ bug in each task (it loses exactly the points of the checks aimed at those bugs)
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.implementations.overfitting import ALL, ANSWERS
-from tests.notebooks import ROOT, submission, write
+from tests.notebooks import ROOT, report, scores, submission, write
 
 pytestmark = pytest.mark.slow
 A = "01_overfitting"
 IMPL = {(i.target, i.key): i.source for i in ALL}
 MAX = 21
 
-
-def report(path, *args):
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograde", "grade", str(path), "--json", "--device", "cpu", *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
-
-def scores(rep):
-    return {t["grade_id"]: t["score"] for t in rep["tests"]}
 
 
 def test_solution_gets_full_marks():
