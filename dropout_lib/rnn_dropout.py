@@ -25,6 +25,11 @@ The recurrence of model ``m`` (an Elman tanh RNN, the cell of assignment 6) in t
 
 and at evaluation every mask is replaced by its expectation: no dropout, no weight drop, and
 ``h_t = pz * h_{t-1} + (1 - pz) * c_t``.
+
+The module also generates a delayed-recall task (:func:`recall_task`): a key symbol at the first step,
+``delay`` random distractor symbols, and a query whose target is the key. Only the query position has
+a target (the others are :data:`IGNORE`), so a model must carry the key through ``delay`` steps of its
+recurrence; the chapter uses it to isolate dropout on the recurrent state.
 """
 
 from __future__ import annotations
@@ -108,6 +113,49 @@ def corpus(n_train: int = 2400, n_val: int = 2400, n_test: int = 4800, steps: in
     lang = word_language()
     text = {"train": lang.sample(n_train, TRAIN_SEED), "val": lang.sample(n_val, VAL_SEED), "test": lang.sample(n_test, TEST_SEED)}
     return Corpus(lang, encode(text["train"], steps), encode(text["val"], steps), encode(text["test"], steps), text)
+
+
+# ---------------------------------------------------------------------------------------------
+# A delayed-recall task: remember one symbol for ``delay`` steps
+# ---------------------------------------------------------------------------------------------
+IGNORE = -100  # target of a position without a target (PyTorch's default ignore_index)
+RECALL_SEEDS = {"train": 20, "val": 21, "test": 22}
+
+
+@dataclass
+class RecallTask:
+    train: TextSplit
+    val: TextSplit
+    test: TextSplit
+    keys: int
+    distractors: int
+    delay: int
+
+    @property
+    def vocab(self) -> int:
+        return self.keys + self.distractors + 1
+
+
+def recall_split(n: int, delay: int, keys: int, distractors: int, seed: int) -> TextSplit:
+    """``n`` sequences of ``delay + 1`` ids: x_0 is a key in [0, keys), x_1 .. x_{delay-1} are distractors
+    in [keys, keys + distractors), x_delay is the query id ``keys + distractors``. The only target is
+    at the query position and equals the key, ``delay`` recurrent steps after it was seen."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.empty(n, delay + 1, dtype=torch.int64)
+    x[:, 0] = torch.randint(0, keys, (n,), generator=g)
+    x[:, 1:delay] = torch.randint(keys, keys + distractors, (n, delay - 1), generator=g)
+    x[:, delay] = keys + distractors
+    y = torch.full_like(x, IGNORE)
+    y[:, delay] = x[:, 0]
+    return TextSplit(x, y)
+
+
+def recall_task(n_train: int = 256, n_val: int = 512, n_test: int = 2048, delay: int = 15, keys: int = 8,
+                distractors: int = 4) -> RecallTask:
+    """Train, validation and test sequences of the delayed-recall task, each split from its own fixed seed."""
+    splits = {k: recall_split(n, delay, keys, distractors, RECALL_SEEDS[k])
+              for k, n in (("train", n_train), ("val", n_val), ("test", n_test))}
+    return RecallTask(splits["train"], splits["val"], splits["test"], keys, distractors, delay)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,15 +279,34 @@ class ManyRNNs(nn.Module):
         return torch.baddbmm(self.b_out, y.reshape(m, b * t, self.hidden), self.w_out).view(m, b, t, -1)
 
 
+def mean_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each model's mean cross-entropy (nats) over the positions that have a target; shape (M,).
+
+    ``logits`` (M, B, T, V), ``y`` (M, B, T); positions with target :data:`IGNORE` do not count."""
+    m = logits.shape[0]
+    nll = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none").view(m, -1)
+    if bool((y >= 0).all()):
+        return nll.mean(1)
+    valid = (y >= 0).reshape(m, -1).float()
+    return (nll * valid).sum(1) / valid.sum(1)
+
+
 @torch.no_grad()
 def bits_per_char(model: ManyRNNs, cfg: dict, split: TextSplit) -> torch.Tensor:
-    """Each model's mean cross-entropy on ``split`` in bits per character, evaluation mode; shape (M,)."""
+    """Each model's mean cross-entropy on ``split`` in bits per character (per target), evaluation mode; (M,)."""
     m = model.models
     logits = model(split.x.expand(m, *split.x.shape), cfg)
-    nll = nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), split.y.expand(m, *split.y.shape).reshape(-1), reduction="none"
-    )
-    return nll.view(m, -1).mean(1) / math.log(2)
+    return mean_nll(logits, split.y.expand(m, *split.y.shape)) / math.log(2)
+
+
+@torch.no_grad()
+def accuracy(model: ManyRNNs, cfg: dict, split: TextSplit) -> torch.Tensor:
+    """Each model's fraction of targets predicted right (arg max), evaluation mode, over positions with a target; (M,)."""
+    m = model.models
+    logits = model(split.x.expand(m, *split.x.shape), cfg)
+    y = split.y.expand(m, *split.y.shape)
+    valid = (y >= 0).float()
+    return ((logits.argmax(-1) == y).float() * valid).flatten(1).sum(1) / valid.flatten(1).sum(1)
 
 
 @dataclass
@@ -249,6 +316,7 @@ class Result:
     test: torch.Tensor  # (M,) test bits per char of the parameters from that epoch
     val_curves: torch.Tensor  # (epochs, M)
     train_final: torch.Tensor  # (M,) training-text bits per char at the best epoch's parameters
+    test_accuracy: torch.Tensor  # (M,) test accuracy (arg max) of the parameters from the best epoch
 
 
 def train_many(
@@ -260,6 +328,7 @@ def train_many(
     lr: float = 1e-2,
     hidden: int = 48,
     emb: int = 16,
+    vocab: int = len(VOCAB),
 ) -> Result:
     """Train one model per (sites[i], seeds[i]) with Adam; early stopping on validation bits per char.
 
@@ -269,7 +338,7 @@ def train_many(
     elementwise, updates each model exactly as if it were trained alone.
     """
     cfg = config(sites)
-    model = ManyRNNs(seeds, emb=emb, hidden=hidden)
+    model = ManyRNNs(seeds, vocab=vocab, emb=emb, hidden=hidden)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     # Cosine decay of the learning rate to zero over the run: the last epochs settle every model, so
     # models that learn slowly under heavy dropout are not compared half-trained.
@@ -286,9 +355,7 @@ def train_many(
             idx = order[:, i : i + batch]
             masks = draw_masks(cfg, batch, data.train.x.shape[1], emb, hidden, generator=mask_gen)
             logits = model(data.train.x[idx], cfg, masks)
-            loss = nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), data.train.y[idx].reshape(-1), reduction="none"
-            ).view(m, -1).mean(1).sum()
+            loss = mean_nll(logits, data.train.y[idx]).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -304,4 +371,5 @@ def train_many(
     with torch.no_grad():
         for k, v in model.named_parameters():
             v.copy_(best[k])
-    return Result(best_val, best_epoch, bits_per_char(model, cfg, data.test), torch.stack(curves), bits_per_char(model, cfg, data.train))
+    return Result(best_val, best_epoch, bits_per_char(model, cfg, data.test), torch.stack(curves),
+                  bits_per_char(model, cfg, data.train), accuracy(model, cfg, data.test))
