@@ -19,3 +19,20 @@ def run(name: str, fn, seed: int, device: str = "cpu"):
     c = checks.get(name)
     plan = checks.make_plan(c, device, seed)
     return checks.judge(c, plan, run_plan(plan, fn))
+
+
+def assert_passes(fn, names, seeds=SEEDS, device: str = "cpu", runner=run) -> None:
+    """A correct implementation passes every check in ``names`` for every seed."""
+    for seed in seeds:
+        for name in names:
+            result = runner(name, fn, seed, device)
+            assert result.passed, f"{name}, seed {seed}, {device}:\n{result.feedback()}"
+
+
+def assert_fails(fn, key: str, names, seeds=SEEDS, runner=run) -> None:
+    """A buggy implementation fails every check aimed at its mistake, for every seed, with a message."""
+    for seed in seeds:
+        for name in names:
+            result = runner(name, fn, seed)
+            assert not result.passed, f"{key} passed {name} with seed {seed}"
+            assert any(p.message for p in result.properties if p.status == "fail")

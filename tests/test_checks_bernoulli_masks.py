@@ -10,27 +10,15 @@ import pytest
 
 from autograde import checks
 from autograde.probe import Plan, Raw, run_plan
+from tests.checking import SEEDS, assert_passes, run, target_checks
 from tests.implementations.bernoulli_masks import ALL, load
 
-SEEDS = (11, 2024, 987654321)
-TARGET_CHECKS = {
-    t: [n for n, c in checks.registry().items() if c.target == t] for t in ("bernoulli_mask", "dropout_standard")
-}
-
-
-def run(name, fn, seed, device="cpu"):
-    c = checks.get(name)
-    plan = checks.make_plan(c, device, seed)
-    return checks.judge(c, plan, run_plan(plan, fn))
+TARGET_CHECKS = target_checks(("bernoulli_mask", "dropout_standard"))
 
 
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_gets_full_marks(impl):
-    fn = load(impl)
-    for seed in SEEDS:
-        for name in TARGET_CHECKS[impl.target]:
-            result = run(name, fn, seed)
-            assert result.passed, f"seed {seed}:\n{result.feedback()}"
+    assert_passes(load(impl), TARGET_CHECKS[impl.target])
 
 
 @pytest.mark.parametrize("impl", [i for i in ALL if not i.correct], ids=lambda i: f"{i.target}:{i.key}")
@@ -107,10 +95,7 @@ def test_cuda_is_skipped_with_a_note_on_cpu():
 @pytest.mark.cuda
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_on_cuda(impl):
-    fn = load(impl)
-    for name in TARGET_CHECKS[impl.target]:
-        result = run(name, fn, 7, device="cuda")
-        assert result.passed, result.feedback()
+    assert_passes(load(impl), TARGET_CHECKS[impl.target], seeds=(7,), device="cuda")
 
 
 @pytest.mark.cuda

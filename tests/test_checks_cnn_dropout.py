@@ -12,19 +12,17 @@ import pytest
 
 from autograde import checks
 from autograde.checks import cnn_dropout as cd
-from autograde.probe import run_plan
+from tests import checking
+from tests.checking import SEEDS, assert_passes, target_checks
 from tests.implementations.cnn_dropout import ALL, load
 
-SEEDS = (11, 2024, 987654321)
-TARGET_CHECKS = {t: [n for n, c in checks.registry().items() if c.target == t] for t in ("dropout2d", "dropblock2d")}
+TARGET_CHECKS = target_checks(("dropout2d", "dropblock2d"))
 
 
 def run(name, fn, seed, device="cpu"):
-    c = checks.get(name)
-    plan = checks.make_plan(c, device, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # F.dropout2d's 3-D warning from the buggy wrappers
-        return checks.judge(c, plan, run_plan(plan, fn))
+        return checking.run(name, fn, seed, device)
 
 
 def impl(target, key):
@@ -39,11 +37,7 @@ def test_each_function_meets_enough_implementations():
 
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_gets_full_marks(impl):
-    fn = load(impl)
-    for seed in SEEDS:
-        for name in TARGET_CHECKS[impl.target]:
-            result = run(name, fn, seed)
-            assert result.passed, f"seed {seed}:\n{result.feedback()}"
+    assert_passes(load(impl), TARGET_CHECKS[impl.target], runner=run)
 
 
 @pytest.mark.parametrize("impl", [i for i in ALL if not i.correct], ids=lambda i: f"{i.target}:{i.key}")
@@ -137,7 +131,4 @@ def test_missing_function_fails_with_reason():
 @pytest.mark.cuda
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_on_cuda(impl):
-    fn = load(impl)
-    for name in TARGET_CHECKS[impl.target]:
-        result = run(name, fn, 7, device="cuda")
-        assert result.passed, result.feedback()
+    assert_passes(load(impl), TARGET_CHECKS[impl.target], seeds=(7,), device="cuda")

@@ -12,7 +12,7 @@ import pytest
 from autograde import checks
 from autograde.checks import ensemble
 from autograde.probe import Plan, Raw, run_plan
-from tests.checking import SEEDS, run, target_checks
+from tests.checking import assert_fails, assert_passes, run, target_checks
 from tests.implementations.ensemble import ALL, ALL_MASKS, EXACT, GEOMETRIC, MC, load
 
 TARGETS = ("all_masks", "exact_ensemble_mean", "geometric_ensemble_mean", "mc_ensemble_mean")
@@ -31,21 +31,12 @@ def test_the_suite_meets_the_course_minimums():
 
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_gets_full_marks(impl):
-    fn = load(impl)
-    for seed in SEEDS:
-        for name in TARGET_CHECKS[impl.target]:
-            result = run(name, fn, seed)
-            assert result.passed, f"seed {seed}:\n{result.feedback()}"
+    assert_passes(load(impl), TARGET_CHECKS[impl.target])
 
 
 @pytest.mark.parametrize("impl", [i for i in ALL if not i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_buggy_implementation_loses_points(impl):
-    fn = load(impl)
-    for seed in SEEDS:
-        for name in impl.fails:
-            result = run(name, fn, seed)
-            assert not result.passed, f"{impl.key} passed {name} with seed {seed}"
-            assert any(p.message for p in result.properties if p.status == "fail")
+    assert_fails(load(impl), impl.key, impl.fails)
 
 
 # The words the chapter's "Common mistakes" box quotes: each buggy implementation must get them.
@@ -171,10 +162,7 @@ def test_student_entry_point_raises_assertion_with_feedback(capsys):
 @pytest.mark.cuda
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_on_cuda(impl):
-    fn = load(impl)
-    for name in TARGET_CHECKS[impl.target]:
-        result = run(name, fn, 7, device="cuda")
-        assert result.passed, result.feedback()
+    assert_passes(load(impl), TARGET_CHECKS[impl.target], seeds=(7,), device="cuda")
 
 
 @pytest.mark.cuda

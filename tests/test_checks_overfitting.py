@@ -11,7 +11,7 @@ import pytest
 
 from autograde import checks
 from autograde.probe import Plan, Raw, run_plan
-from tests.checking import SEEDS, run, target_checks
+from tests.checking import SEEDS, assert_passes, run, target_checks
 from tests.implementations.overfitting import ALL, ANSWERS, WRONG_ANSWERS, load
 
 TARGETS = ("l2_penalty", "EarlyStopping", "max_norm_")
@@ -156,10 +156,7 @@ def test_missing_and_unimplemented_fail_with_reason():
 @pytest.mark.cuda
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_on_cuda(impl):
-    fn = load(impl)
-    for name in TARGET_CHECKS[impl.target]:
-        result = run(name, fn, 7, device="cuda")
-        assert result.passed, result.feedback()
+    assert_passes(load(impl), TARGET_CHECKS[impl.target], seeds=(7,), device="cuda")
 
 
 def test_student_entry_point_raises_assertion_with_feedback(capsys):

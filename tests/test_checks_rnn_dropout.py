@@ -11,7 +11,7 @@ import torch
 
 from autograde import checks
 from autograde.probe import Plan, Raw, run_plan
-from tests.checking import SEEDS, run, target_checks
+from tests.checking import SEEDS, assert_passes, run, target_checks
 from tests.implementations.rnn_dropout import ALL, load
 
 TARGETS = ("locked_dropout", "VariationalRNNCell", "zoneout")
@@ -131,10 +131,7 @@ def test_practice_answers(q, right, wrong):
 @pytest.mark.cuda
 @pytest.mark.parametrize("impl", [i for i in ALL if i.correct], ids=lambda i: f"{i.target}:{i.key}")
 def test_correct_implementation_on_cuda(impl):
-    fn = load(impl)
-    for name in TARGET_CHECKS[impl.target]:
-        result = run(name, fn, 7, device="cuda")
-        assert result.passed, result.feedback()
+    assert_passes(load(impl), TARGET_CHECKS[impl.target], seeds=(7,), device="cuda")
 
 
 # --- chapter 6's helpers (dropout_lib.rnn_dropout) ----------------------------------------------------

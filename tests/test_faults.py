@@ -13,7 +13,7 @@ import pytest
 
 from autograde.checks.bernoulli_masks_practice import ANSWERS
 from tests.implementations.bernoulli_masks import ALL
-from tests.notebooks import ROOT, release, submission, write
+from tests.notebooks import ROOT, submission, write
 
 pytestmark = pytest.mark.slow
 A = "02_bernoulli_masks"
