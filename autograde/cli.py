@@ -32,7 +32,7 @@ def _limits(args):
 
     return Limits(
         cell_timeout=args.cell_timeout, total_timeout=args.total_timeout, memory_mb=args.memory_mb,
-        output_kb=args.output_kb, sandbox=not args.no_sandbox,
+        output_kb=args.output_kb, sandbox=not args.no_sandbox, restarts=args.restarts,
     )
 
 
@@ -98,6 +98,8 @@ def _common(p, json_flag: bool = True) -> None:
     p.add_argument("--total-timeout", type=int, default=d.total_timeout, help=f"seconds a whole notebook may run (default {d.total_timeout})")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, help=f"memory a submission's kernel may use (default {d.memory_mb})")
     p.add_argument("--output-kb", type=int, default=d.output_kb, help=f"printed output kept per submission (default {d.output_kb})")
+    p.add_argument("--restarts", type=int, default=d.restarts,
+                   help=f"times a dead kernel is restarted, rerunning the notebook without the cell that killed it (default {d.restarts})")
     p.add_argument("--no-sandbox", action="store_true", help="run kernels without Landlock and network isolation")
 
 

@@ -92,9 +92,10 @@ class Limits:
     output_kb: int = 512  # printed output kept per submission; the rest is dropped
     sandbox: bool = True  # Landlock file-system rules and a private network namespace, where available
     threads: int = 0  # torch/BLAS threads in the kernel; 0: all cores
+    restarts: int = 5  # times a dead kernel is restarted (the notebook rerun without the cell that killed it)
 
 
-def _kernel_manager(scratch: Path, limits: Limits, device: str):
+def _kernel_manager(scratch: Path, limits: Limits, device: str, attempt: int = 0):
     from jupyter_client.manager import AsyncKernelManager
 
     from . import sandbox
@@ -113,19 +114,19 @@ def _kernel_manager(scratch: Path, limits: Limits, device: str):
     if limits.sandbox:
         # Unix sockets in the scratch folder: no TCP is needed, so the kernel can live without a network.
         km.transport = "ipc"
-        km.ip = str(scratch / "ipc" / "kernel")
-        (scratch / "ipc").mkdir()
-    km.connection_file = str(scratch / "kernel.json")
+        km.ip = str(scratch / f"ipc{attempt}" / "kernel")
+        (scratch / f"ipc{attempt}").mkdir()
+    km.connection_file = str(scratch / f"kernel{attempt}.json")
     return km
 
 
 class _Watchdog:
     """Kills the kernel when it exceeds its memory or total time; says why."""
 
-    def __init__(self, km, limits: Limits):
+    def __init__(self, km, limits: Limits, start: float):
         import threading
 
-        self.km, self.limits, self.reason = km, limits, None
+        self.km, self.limits, self.reason, self.start = km, limits, None, start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -142,7 +143,7 @@ class _Watchdog:
 
         import psutil
 
-        start = time.monotonic()
+        start = self.start  # the total time counts every attempt of this notebook
         while not self._stop.wait(0.1):
             proc = getattr(getattr(self.km, "provisioner", None), "process", None)
             if proc is None:
@@ -186,6 +187,12 @@ def execute(nb, scratch: Path, limits: Limits, device: str = "cpu") -> list[str]
     budget = {"left": limits.output_kb << 10, "dropped": 0}
 
     class CappedClient(NotebookClient):
+        running: int | None = None  # index of the cell being executed (to know which one killed the kernel)
+
+        async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+            self.running = cell_index
+            return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+
         def output(self, outs, msg, display_id, cell_index):
             size = len(json.dumps(msg.get("content", {}), default=str))
             if size > budget["left"]:
@@ -194,24 +201,52 @@ def execute(nb, scratch: Path, limits: Limits, device: str = "cpu") -> list[str]
             budget["left"] -= size
             return super().output(outs, msg, display_id, cell_index)
 
-    km = _kernel_manager(scratch, limits, device)
-    client = CappedClient(
-        nb, km=km, timeout=limits.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
-        record_timing=False, resources={"metadata": {"path": str(workdir)}},
-    )
-    notes = []
-    with _Watchdog(km, limits) as dog:
-        try:
-            # The kernel's own stderr (ipykernel's start-up chatter, crash messages) goes to a log file,
-            # not to the grader's terminal; what student code prints is captured in the cell outputs.
-            with open(scratch / "kernel.log", "wb") as log:
-                client.execute(env=env, cwd=str(workdir), stdout=log, stderr=log)
-        except DeadKernelError:
-            notes.append("the kernel died while running the notebook (the process exited or was killed)")
-        except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
-            notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
-    if dog.reason:
-        notes.append(dog.reason)
+    import copy
+    import time
+
+    original = copy.deepcopy(nb)
+    notes: list[str] = []
+    skipped: list[int] = []
+    start = time.monotonic()
+    # A cell that kills the kernel (os._exit, a crash, the memory watchdog) would cost every test after it.
+    # So the kernel is restarted and the notebook rerun from the top without that cell, up to
+    # limits.restarts times: the tests that depend on the cell fail, the others are still graded.
+    for attempt in range(limits.restarts + 1):
+        budget.update(left=limits.output_kb << 10, dropped=0)  # a rerun's output replaces the last one's
+        if attempt:
+            nb.cells = copy.deepcopy(original.cells)
+            for i in skipped:
+                nb.cells[i].source = "# skipped by the grader: this cell stopped the kernel"
+        km = _kernel_manager(scratch, limits, device, attempt)
+        client = CappedClient(
+            nb, km=km, timeout=limits.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
+            record_timing=False, resources={"metadata": {"path": str(workdir)}},
+        )
+        died = False
+        with _Watchdog(km, limits, start) as dog:
+            try:
+                # The kernel's own stderr (ipykernel's start-up chatter, crash messages) goes to a log file,
+                # not to the grader's terminal; what student code prints is captured in the cell outputs.
+                with open(scratch / "kernel.log", "ab") as log:
+                    client.execute(env=env, cwd=str(workdir), stdout=log, stderr=log)
+            except DeadKernelError:
+                died = True
+            except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
+                notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
+        if dog.reason:
+            notes.append(dog.reason)
+        if not died:
+            break
+        cell = client.running
+        where = f"cell {cell + 1}" if cell is not None else "a cell"
+        out_of_time = dog.reason is not None and "longer than" in dog.reason
+        if cell is None or cell in skipped or out_of_time or attempt == limits.restarts:
+            notes.append(f"the kernel died while running {where} (the process exited or was killed); "
+                         "the cells after it did not run")
+            break
+        skipped.append(cell)
+        notes.append(f"the kernel died while running {where} (the process exited or was killed); it was "
+                     "restarted and the notebook run again without that cell")
     if budget["dropped"]:
         notes.append(f"output beyond {limits.output_kb} KB was dropped ({budget['dropped'] >> 10} KB); it does not affect the grade")
     for i, cell in enumerate(nb.cells):

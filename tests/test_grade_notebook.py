@@ -108,6 +108,18 @@ def test_infinite_loop_is_stopped_and_the_rest_is_still_graded(tmp_path):
     assert any("TimeoutError" in n or "Interrupt" in n or "timed out" in n.lower() for n in rep["notes"]), rep["notes"]
 
 
+def test_a_function_that_kills_the_kernel_costs_only_its_own_tests(tmp_path):
+    """The kernel is restarted without the cell that killed it, so the tests after it are still graded."""
+    killer = "import os\n\n\ndef bernoulli_mask(shape, p, generator=None, device=None):\n    os._exit(1)\n"
+    answers = {"bernoulli_mask": killer, "dropout_standard": GOOD["dropout_standard"], **practice_answers()}
+    rep = report(write(submission(A, answers), tmp_path, A))
+    s = scores(rep)
+    assert s["test_bernoulli_mask"] == s["test_bernoulli_mask_randomness"] == s["test_bernoulli_mask_speed"] == 0
+    assert s["test_dropout_standard"] + s["test_dropout_standard_safety"] + s["test_dropout_standard_speed"] == 7
+    assert all(s[q] == 1 for q in QUESTIONS), s
+    assert sum("restarted" in n for n in rep["notes"]) == 3, rep["notes"]
+
+
 @pytest.mark.parametrize(
     "content, words",
     [
