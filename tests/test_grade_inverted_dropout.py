@@ -31,7 +31,7 @@ def test_unmodified_release_gets_zero_without_a_grader_error():
     feedback = {t["grade_id"]: t["feedback"] for t in rep["tests"]}
     for gid in ("test_dropout_inverted", "test_Dropout", "test_scale_for_inference"):
         assert "not implemented yet" in feedback[gid], feedback[gid]
-    assert "not defined" in feedback["test_q1"]
+    assert "not defined" in feedback["test_answer_q1"]
     assert not any("grader could not" in f for f in feedback.values())
 
 
@@ -40,8 +40,8 @@ def test_buggy_notebook_loses_exactly_the_points_of_its_mistakes(tmp_path):
         "dropout_inverted": IMPL["dropout_inverted", "in_place"],  # correct values, modifies x: safety only
         "Dropout": IMPL["Dropout", "functional_default_training"],  # drops after eval(): contract only
         "scale_for_inference": IMPL["scale_for_inference", "scales_biases"],
-        "q1": 'answer_q1 = "b"', "q2": 'answer_q2 = "b"', "q3": 'answer_q3 = "a"', "q4": 'answer_q4 = "a"',
-        "q5": 'answer_q5 = "B"',
+        "answer_q1": 'answer_q1 = "b"', "answer_q2": 'answer_q2 = "b"', "answer_q3": 'answer_q3 = "a"', "answer_q4": 'answer_q4 = "a"',
+        "answer_q5": 'answer_q5 = "B"',
     }
     rep = report(write(submission(A, answers), tmp_path, A))
     s = scores(rep)
@@ -49,7 +49,7 @@ def test_buggy_notebook_loses_exactly_the_points_of_its_mistakes(tmp_path):
         "test_dropout_inverted": 3, "test_dropout_inverted_safety": 0,
         "test_Dropout": 0, "test_Dropout_masks": 2,
         "test_scale_for_inference": 0, "test_scale_for_inference_more": 0,
-        "test_q1": 1, "test_q2": 0, "test_q3": 1, "test_q4": 0, "test_q5": 1,
+        "test_answer_q1": 1, "test_answer_q2": 0, "test_answer_q3": 1, "test_answer_q4": 0, "test_answer_q5": 1,
     }, json.dumps(rep["tests"], indent=1)
     feedback = {t["grade_id"]: t["feedback"] for t in rep["tests"]}
     assert "modified" in feedback["test_dropout_inverted_safety"]

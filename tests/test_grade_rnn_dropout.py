@@ -37,11 +37,11 @@ def test_buggy_notebook_loses_exactly_the_points_of_its_mistakes(tmp_path):
         "locked_dropout": IMPL["locked_dropout", "fresh_each_step"],
         "VariationalRNNCell": IMPL["VariationalRNNCell", "no_recurrent_mask"],
         "zoneout": IMPL["zoneout", "swapped_roles"],
-        "q1": 'answer_q1 = "a"',
-        "q2": 'answer_q2 = "B"',
-        "q3": 'answer_q3 = "a"',
-        "q4": "answer_q4 = 3200",
-        "q5": 'answer_q5 = " d "',
+        "answer_q1": 'answer_q1 = "a"',
+        "answer_q2": 'answer_q2 = "B"',
+        "answer_q3": 'answer_q3 = "a"',
+        "answer_q4": "answer_q4 = 3200",
+        "answer_q5": 'answer_q5 = " d "',
     }
     rep = report(write(submission(A, answers), tmp_path, A))
     s = scores(rep)
@@ -50,7 +50,7 @@ def test_buggy_notebook_loses_exactly_the_points_of_its_mistakes(tmp_path):
     assert s["test_VariationalRNNCell"] == 0 and s["test_VariationalRNNCell_randomness"] == 0
     # Swapped roles keep h_prev with probability 1 - p: wrong rate, but independent, fresh and differentiable.
     assert s["test_zoneout"] == 0 and s["test_zoneout_randomness"] == 2 and s["test_zoneout_safety"] == 1
-    assert s["test_q1"] == 0 and sum(s[f"test_q{i}"] for i in range(2, 6)) == 4
+    assert s["test_answer_q1"] == 0 and sum(s[f"test_answer_q{i}"] for i in range(2, 6)) == 4
     assert rep["score"] == 2 + 2 + 2 + 1 + 4
     feedback = {t["grade_id"]: t["feedback"] for t in rep["tests"]}
     assert "fresh mask seems to be drawn at every time step" in feedback["test_locked_dropout"]
