@@ -36,3 +36,21 @@ def assert_fails(fn, key: str, names, seeds=SEEDS, runner=run) -> None:
             result = runner(name, fn, seed)
             assert not result.passed, f"{key} passed {name} with seed {seed}"
             assert any(p.message for p in result.properties if p.status == "fail")
+
+
+def assert_round_trip(name: str, fn, folder, seed: int = 3):
+    """Check ``name``'s plan and ``fn``'s raw records survive the .json/.npz files the grader passes
+    between processes (no pickle), and the verdict on the reloaded records passes. Returns them."""
+    from autograde.probe import Plan, Raw
+
+    c = checks.get(name)
+    plan = checks.make_plan(c, "cpu", seed)
+    plan.save(folder / "p")
+    loaded = Plan.load(folder / "p")
+    assert loaded.to_json() == plan.to_json()
+    raw = run_plan(loaded, fn)
+    raw.save(folder / "r")
+    back = Raw.load(folder / "r")
+    assert back.calls == raw.calls and back.arrays.keys() == raw.arrays.keys()
+    assert checks.judge(c, loaded, back).passed
+    return back

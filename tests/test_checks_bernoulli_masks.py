@@ -9,8 +9,7 @@ runs the chance of a spurious red is below 1e-4.
 import pytest
 
 from autograde import checks
-from autograde.probe import Plan, Raw, run_plan
-from tests.checking import SEEDS, assert_passes, run, target_checks
+from tests.checking import SEEDS, assert_passes, assert_round_trip, run, target_checks
 from tests.implementations.bernoulli_masks import ALL, load
 
 TARGET_CHECKS = target_checks(("bernoulli_mask", "dropout_standard"))
@@ -68,16 +67,7 @@ def test_dropout_messages_name_the_mistake(key, words):
 def test_records_cross_a_process_boundary_unchanged(tmp_path):
     """Plans and raw records survive the .json/.npz round trip the grader uses, with no pickle."""
     impl = next(i for i in ALL if i.key == "rand_mul")
-    c = checks.get("dropout_standard.safety")
-    plan = checks.make_plan(c, "cpu", 3)
-    plan.save(tmp_path / "p")
-    loaded = Plan.load(tmp_path / "p")
-    assert loaded.to_json() == plan.to_json()
-    raw = run_plan(loaded, load(impl))
-    raw.save(tmp_path / "r")
-    back = Raw.load(tmp_path / "r")
-    assert back.calls == raw.calls and back.arrays.keys() == raw.arrays.keys()
-    assert checks.judge(c, loaded, back).passed
+    assert_round_trip("dropout_standard.safety", load(impl), tmp_path)
 
 
 def test_missing_function_and_non_callable_fail_with_reason():

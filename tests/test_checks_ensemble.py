@@ -11,8 +11,7 @@ import pytest
 
 from autograde import checks
 from autograde.checks import ensemble
-from autograde.probe import Plan, Raw, run_plan
-from tests.checking import assert_fails, assert_passes, run, target_checks
+from tests.checking import assert_fails, assert_passes, assert_round_trip, run, target_checks
 from tests.implementations.ensemble import ALL, ALL_MASKS, EXACT, GEOMETRIC, MC, load
 
 TARGETS = ("all_masks", "exact_ensemble_mean", "geometric_ensemble_mean", "mc_ensemble_mean")
@@ -122,17 +121,8 @@ def test_weight_scaling_is_the_geometric_mean_for_one_softmax_layer():
 def test_records_cross_a_process_boundary_unchanged(tmp_path):
     """Scenario records (masks, call counts, results) survive the .json/.npz round trip, with no pickle."""
     impl = next(i for i in MC if i.key == "loop_rand")
-    c = checks.get("mc_ensemble_mean.randomness")
-    plan = checks.make_plan(c, "cpu", 3)
-    plan.save(tmp_path / "p")
-    loaded = Plan.load(tmp_path / "p")
-    assert loaded.to_json() == plan.to_json()
-    raw = run_plan(loaded, load(impl))
-    raw.save(tmp_path / "r")
-    back = Raw.load(tmp_path / "r")
-    assert back.calls == raw.calls and back.arrays.keys() == raw.arrays.keys()
+    back = assert_round_trip("mc_ensemble_mean.randomness", load(impl), tmp_path)
     assert back.arrays["a/masks"].shape == (ensemble.MC_K, ensemble.MC_N)
-    assert checks.judge(c, loaded, back).passed
 
 
 def test_missing_function_and_non_callable_fail_with_reason():

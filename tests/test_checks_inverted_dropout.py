@@ -8,8 +8,7 @@ answer fails a check by chance with probability at most ``stats.FALSE_FAILURE_PE
 import pytest
 
 from autograde import checks
-from autograde.probe import Plan, Raw, run_plan
-from tests.checking import assert_fails, assert_passes, run, target_checks
+from tests.checking import assert_fails, assert_passes, assert_round_trip, run, target_checks
 from tests.implementations.inverted_dropout import ALL, INVERTED, MODULES, SCALERS, load
 
 TARGETS = ("dropout_inverted", "Dropout", "scale_for_inference")
@@ -79,16 +78,7 @@ def test_scenario_records_cross_a_process_boundary_unchanged(tmp_path, name):
     """Scenario facts (arrays and JSON values) survive the .json/.npz round trip, with no pickle."""
     target = checks.get(name).target
     impl = next(i for i in ALL if i.target == target and i.correct)
-    c = checks.get(name)
-    plan = checks.make_plan(c, "cpu", 3)
-    plan.save(tmp_path / "p")
-    loaded = Plan.load(tmp_path / "p")
-    assert loaded.to_json() == plan.to_json()
-    raw = run_plan(loaded, load(impl))
-    raw.save(tmp_path / "r")
-    back = Raw.load(tmp_path / "r")
-    assert back.calls == raw.calls and back.arrays.keys() == raw.arrays.keys()
-    assert checks.judge(c, loaded, back).passed
+    assert_round_trip(name, load(impl), tmp_path)
 
 
 @pytest.mark.parametrize("q, right", [(1, "b"), (2, "c"), (3, "a"), (4, "d"), (5, "b")])

@@ -10,8 +10,7 @@ each buggy one must fail the check aimed at its mistake, for every seed.
 import pytest
 
 from autograde import checks
-from autograde.probe import Plan, Raw, run_plan
-from tests.checking import SEEDS, assert_passes, run, target_checks
+from tests.checking import SEEDS, assert_passes, assert_round_trip, run, target_checks
 from tests.implementations.overfitting import ALL, ANSWERS, WRONG_ANSWERS, load
 
 TARGETS = ("l2_penalty", "EarlyStopping", "max_norm_")
@@ -132,16 +131,7 @@ def test_practice_answers(variable):
 def test_records_cross_a_process_boundary_unchanged(tmp_path):
     """Scenario facts (lists, numbers, tensors) survive the .json/.npz round trip the grader uses."""
     impl = next(i for i in ALL if i.key == "deepcopy_state")
-    c = checks.get("EarlyStopping.more")
-    plan = checks.make_plan(c, "cpu", 3)
-    plan.save(tmp_path / "p")
-    loaded = Plan.load(tmp_path / "p")
-    assert loaded.to_json() == plan.to_json()
-    raw = run_plan(loaded, load(impl))
-    raw.save(tmp_path / "r")
-    back = Raw.load(tmp_path / "r")
-    assert back.calls == raw.calls and back.arrays.keys() == raw.arrays.keys()
-    assert checks.judge(c, loaded, back).passed
+    assert_round_trip("EarlyStopping.more", load(impl), tmp_path)
 
 
 def test_missing_and_unimplemented_fail_with_reason():

@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograde import checks
-from autograde.probe import Plan, Raw, run_plan
-from tests.checking import SEEDS, assert_passes, run, target_checks
+from tests.checking import SEEDS, assert_passes, assert_round_trip, run, target_checks
 from tests.implementations.rnn_dropout import ALL, load
 
 TARGETS = ("locked_dropout", "VariationalRNNCell", "zoneout")
@@ -111,15 +109,7 @@ def test_cell_problems_are_explained():
 
 def test_records_cross_a_process_boundary_unchanged(tmp_path):
     """The cell scenario's records survive the .json/.npz round trip the grader uses, with no pickle."""
-    c = checks.get("VariationalRNNCell.structure")
-    plan = checks.make_plan(c, "cpu", 3)
-    plan.save(tmp_path / "p")
-    loaded = Plan.load(tmp_path / "p")
-    raw = run_plan(loaded, load(by_key("VariationalRNNCell", "loop")))
-    raw.save(tmp_path / "r")
-    back = Raw.load(tmp_path / "r")
-    assert back.calls == raw.calls and back.arrays.keys() == raw.arrays.keys()
-    assert checks.judge(c, loaded, back).passed
+    assert_round_trip("VariationalRNNCell.structure", load(by_key("VariationalRNNCell", "loop")), tmp_path)
 
 
 @pytest.mark.parametrize("q, right, wrong", [("q1", "c", "a"), ("q2", "B", "a"), ("q3", " a ", "b"), ("q4", 3200, 320), ("q5", "d", "b")])
