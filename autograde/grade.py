@@ -11,12 +11,14 @@ Steps, each a small function:
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,8 +141,6 @@ class _Watchdog:
         self._thread.join()
 
     def _run(self):
-        import time
-
         import psutil
 
         start = self.start  # the total time counts every attempt of this notebook
@@ -184,7 +184,7 @@ def execute(nb, scratch: Path, limits: Limits, device: str = "cpu") -> list[str]
     )
     if limits.threads:
         env.update(OMP_NUM_THREADS=str(limits.threads), MKL_NUM_THREADS=str(limits.threads))
-    budget = {"left": limits.output_kb << 10, "dropped": 0}
+    budget: dict[str, int] = {}  # output bytes left and dropped, reset for every attempt below
 
     class CappedClient(NotebookClient):
         running: int | None = None  # index of the cell being executed (to know which one killed the kernel)
@@ -201,10 +201,7 @@ def execute(nb, scratch: Path, limits: Limits, device: str = "cpu") -> list[str]
             budget["left"] -= size
             return super().output(outs, msg, display_id, cell_index)
 
-    import copy
-    import time
-
-    original = copy.deepcopy(nb)
+    original_cells = copy.deepcopy(nb.cells)
     notes: list[str] = []
     skipped: list[int] = []
     start = time.monotonic()
@@ -214,7 +211,7 @@ def execute(nb, scratch: Path, limits: Limits, device: str = "cpu") -> list[str]
     for attempt in range(limits.restarts + 1):
         budget.update(left=limits.output_kb << 10, dropped=0)  # a rerun's output replaces the last one's
         if attempt:
-            nb.cells = copy.deepcopy(original.cells)
+            nb.cells = copy.deepcopy(original_cells)
             for i in skipped:
                 nb.cells[i].source = "# skipped by the grader: this cell stopped the kernel"
         km = _kernel_manager(scratch, limits, device, attempt)
