@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .grade import COURSE_ROOT, GradingError, Limits, assignments, grade_notebook
+from .grade import GradingError, Limits, assignments, grade_notebook
 
 
 @dataclass

@@ -140,8 +140,8 @@ def _std_contract_judge(j):
         elif np.allclose(out[kept], x[kept] / (1 - p), rtol=1e-5):
             j.fail(
                 f"kept values unchanged at p={p}",
-                f"kept values equal x / (1 - p): that is inverted dropout; classic dropout keeps x "
-                f"unchanged in training and multiplies by q = 1 - p at evaluation",
+                "kept values equal x / (1 - p): that is inverted dropout; classic dropout keeps x "
+                "unchanged in training and multiplies by q = 1 - p at evaluation",
             )
         elif np.allclose(out[kept], x[kept] * (1 - p), rtol=1e-5):
             j.fail(f"kept values unchanged at p={p}", "kept values equal x * (1 - p): in training classic dropout keeps x as it is; scaling by q belongs to evaluation")

@@ -43,7 +43,7 @@ import math
 import numpy as np
 
 from .. import stats
-from ..probe import generator, plan_device, tensor
+from ..probe import generator, tensor
 from . import Check
 from . import properties as prop
 

@@ -617,7 +617,7 @@ def _mc_randomness_judge(j):
             j, f"units independent at p={p}", m[:, 0::2], m[:, 1::2], p, "neighbouring units",
             "whole masks are kept or dropped together (one random number per sample?): draw one value per unit",
         )
-    (o1, m1), (o2, m2), (o3, m3) = got["g1"], got["g2"], got["g3"]
+    (o1, m1), (o2, m2), (_, m3) = got["g1"], got["g2"], got["g3"]
     same = m1.shape == m2.shape and np.array_equal(m1, m2) and o1.shape == o2.shape and np.array_equal(o1, o2)
     if j.expect(
         "generator honoured", same,
