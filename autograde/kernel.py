@@ -55,7 +55,8 @@ class Scratch:
     ``conn/`` (connection files, bound read-only into the sandbox) and ``kernel.log``."""
 
     def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="autograde-"))
+        run = os.environ.get("AUTOGRADE_RUN_ID")  # a batch's id: it removes what a dead worker leaves
+        self.root = Path(tempfile.mkdtemp(prefix=f"autograde-{run}-" if run else "autograde-"))
         self.box = self.root / "box"
         self.conn = self.root / "conn"
         for d in (self.box, self.conn, self.box / "work", self.box / "home", self.box / "probes"):

@@ -142,20 +142,49 @@ class Cgroup:
     def __init__(self, dirs: list[Path], version: str):
         self.dirs, self.version = dirs, version
 
+    @staticmethod
+    def prefix_name() -> str:
+        """Names start with the batch's run id (if any), so the batch can remove what a dead worker left."""
+        run = os.environ.get("AUTOGRADE_RUN_ID")
+        return f"autograde-{run}-" if run else "autograde-"
+
     @classmethod
     def create(cls, memory_mb: int | None, pids: int) -> "Cgroup | None":
-        name = f"autograde-{uuid.uuid4().hex[:12]}"
+        name = f"{cls.prefix_name()}{uuid.uuid4().hex[:12]}"
         try:
             if (cls.V2_ROOT / "cgroup.controllers").is_file():
                 return cls._create_v2(name, memory_mb, pids)
             return cls._create_v1(name, memory_mb, pids)
-        except OSError:
+        except (OSError, StopIteration):
             return None
 
     @classmethod
+    def _parents(cls) -> list[Path]:
+        """The folders this process's cgroups are in (v2: one; v1: memory's and pids')."""
+        own = {}
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for c in controllers.split(",") if controllers else [""]:
+                own[c] = path.lstrip("/")
+        if (cls.V2_ROOT / "cgroup.controllers").is_file():
+            return [cls.V2_ROOT / own.get("", "")]
+        return [cls.V1_ROOT / c / own.get(c, "") for c in ("memory", "pids")]
+
+    @classmethod
+    def remove_leftovers(cls, run_id: str) -> None:
+        """Kill and remove the cgroups of batch ``run_id`` that a dead worker could not remove itself."""
+        try:
+            parents = cls._parents()
+        except OSError:
+            return
+        version = "v2" if (cls.V2_ROOT / "cgroup.controllers").is_file() else "v1 (memory, pids)"
+        for parent in parents:
+            for d in parent.glob(f"autograde-{run_id}-*"):
+                cls([d], version).remove()
+
+    @classmethod
     def _own_v2(cls) -> Path:
-        rel = next(line.split("::", 1)[1] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
-        return cls.V2_ROOT / rel.lstrip("/")
+        return cls._parents()[0]
 
     @classmethod
     def _create_v2(cls, name, memory_mb, pids):
@@ -178,19 +207,13 @@ class Cgroup:
 
     @classmethod
     def _create_v1(cls, name, memory_mb, pids):
-        roots = {c: cls.V1_ROOT / c for c in ("memory", "pids")}
-        if not all((r / "cgroup.procs").is_file() for r in roots.values()):
+        if not all((cls.V1_ROOT / c / "cgroup.procs").is_file() for c in ("memory", "pids")):
             return None
-        own = {}
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            for c in controllers.split(","):
-                own[c] = path.lstrip("/")
         dirs = []
         g = cls(dirs, "v1 (memory, pids)")
         try:
-            for c, root in roots.items():
-                d = root / own.get(c, "") / name
+            for parent in cls._parents():
+                d = parent / name
                 d.mkdir()
                 dirs.append(d)
             (dirs[1] / "pids.max").write_text(str(pids))
