@@ -79,8 +79,12 @@ class Run:
     notes: list[str] = field(default_factory=list)
     timing: dict[str, dict] = field(default_factory=dict)  # timed key -> {"student": [...], "reference": [...]}
     protections: sandbox.Protections | None = None
-    cell_seconds: float = 0.0  # wall time of the student's and probe cells, for the benchmark's breakdown
-    start_seconds: float = 0.0  # kernel start (sandbox included), every attempt
+    # Where the time went (every attempt), for benchmarks/grading.py's breakdown: "sandbox and kernel start",
+    # "student cells", "probe cells", "timing cells".
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, what: str, seconds: float) -> None:
+        self.seconds[what] = self.seconds.get(what, 0.0) + seconds
 
 
 def _box_bytes(box: Path, cap_entries: int = 20_000) -> int:
@@ -230,14 +234,14 @@ async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
             try:
                 return await super().async_start_new_kernel(**kwargs)
             finally:
-                run.start_seconds += time.perf_counter() - t0
+                run.add("sandbox and kernel start", time.perf_counter() - t0)
 
         async def async_start_new_kernel_client(self):
             t0 = time.perf_counter()  # includes waiting for the kernel to answer: its imports
             try:
                 return await super().async_start_new_kernel_client()
             finally:
-                run.start_seconds += time.perf_counter() - t0
+                run.add("sandbox and kernel start", time.perf_counter() - t0)
 
         async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
             self.running = cell_index
@@ -255,7 +259,7 @@ async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
             t0 = time.perf_counter()
             out = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
             seconds = time.perf_counter() - t0
-            run.cell_seconds += seconds
+            run.add("timing cells" if key else "probe cells" if meta.get("probe") else "student cells", seconds)
             if key and not meta.get("warmup"):
                 slot = run.timing.setdefault(key, {"student": [], "reference": []})
                 if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
