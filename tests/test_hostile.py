@@ -118,11 +118,9 @@ for i in range(300):
                      "blob": "w" * 1_000_000}, "buffer_paths": []})
 """
 
-# A correct but slow mask (0.15 s a call), then every clock the process has is patched.
-SLOW_AND_PATCHED = """
-import time as _time
-_sleep = _time.sleep
-""" + MASK.replace("    if not", "    _sleep(0.15)\n    if not", 1) + """
+# A correct mask drawn by a Python loop over the elements (CPU-bound, so as slow relative to PyTorch on a
+# busy machine as on an idle one), then every clock the process has is patched.
+SLOW_AND_PATCHED = IMPL["bernoulli_mask", "python_loop"] + """
 import time
 time.perf_counter = lambda: 0.0
 time.perf_counter_ns = lambda: 0
