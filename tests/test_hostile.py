@@ -258,8 +258,10 @@ def test_a_widget_flood_is_capped(hostile_batch):
 
 def test_patched_clocks_do_not_buy_speed_points(hostile_batch):
     s = scores(hostile_batch["results"]["tim"])
-    assert s["test_bernoulli_mask"] == 3 and s["test_bernoulli_mask_randomness"] == 2  # correct, only slow
+    assert s["test_bernoulli_mask"] == 3  # a correct mask (it ignores the generator, so randomness fails too)
     assert s["test_bernoulli_mask_speed"] == 0
+    speed = next(t for t in hostile_batch["results"]["tim"]["tests"] if t["grade_id"] == "test_bernoulli_mask_speed")
+    assert "took" in speed["feedback"]  # judged on the grader's timings, not a missing record
 
 
 def test_forged_inflating_fifo_and_linked_records_are_worthless(hostile_batch):
