@@ -81,7 +81,7 @@ import math
 
 import numpy as np
 
-from ..probe import plan_device, tensor
+from ..probe import plan_device, scenario, tensor
 from . import Check
 from . import properties as prop
 
@@ -94,6 +94,7 @@ MOMENTUM = 0.1  # BatchNorm1d's default momentum
 # ---------------------------------------------------------------------------------------------
 # Shared: a small network, built from the plan's weights, run in the modes a check asks for
 # ---------------------------------------------------------------------------------------------
+@scenario("out[0-9]*", "rmean[0-9]*", "rvar[0-9]*")
 def net_scenario(cls, ctor, state, x, modes, wrap=False, device="cpu"):
     """Trusted: construct ``cls(*ctor)``, load ``state`` (pairs of name and tensor) strictly, and record one
     output per mode ('train' or 'eval'), with batch-norm running statistics after each when there is a
@@ -404,6 +405,7 @@ def _bn_contract_judge(j):
 # ---------------------------------------------------------------------------------------------
 # mc_predict: dropout on, batch normalization in evaluation mode, nothing changed
 # ---------------------------------------------------------------------------------------------
+@scenario("out")
 def mc_scenario(fn, state, x, p, n_samples, start_mode, device="cpu"):
     """Trusted: build Linear -> BatchNorm1d -> ReLU -> Dropout(p) -> Linear from ``state``, put it in
     ``start_mode``, call ``fn(model, x, n_samples)``; record the result, whether it requires grad, every
@@ -567,6 +569,7 @@ def _mc_contract_judge(j):
 SEQ = (64, 7, 48)  # (B, T, F), all different
 
 
+@scenario("out[0-9]*")
 def seq_scenario(cls, p, x, modes, on="plan", dtype=None, device="cpu"):
     """Trusted: construct ``cls(p)`` and call it on ``x`` (or, with ``on='meta'``, on a data-less tensor of the
     same shape on PyTorch's meta device, with the module moved there) once per mode."""
@@ -817,6 +820,7 @@ def _port_contract_judge(j):
 # ---------------------------------------------------------------------------------------------
 # train_and_validate: train in training mode, validate in evaluation mode
 # ---------------------------------------------------------------------------------------------
+@scenario()
 def loop_scenario(fn, state, x, y, x_val, y_val, epochs, batch_size, device="cpu"):
     """Trusted: build Linear -> BatchNorm1d -> ReLU -> Dropout(0.5) -> Linear from ``state``, watch every
     forward pass through hooks on the batch-norm and dropout layers (mode, gradient recording, batch size)
