@@ -327,6 +327,9 @@ async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
                 except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
                     run.notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
                 finally:
+                    import atexit
+
+                    atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered when the start fails
                     await _shutdown(km)
                     if cgroup:
                         cgroup.kill_all()
