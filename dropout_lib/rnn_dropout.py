@@ -10,8 +10,8 @@ weights, minibatch order) and its own dropout configuration, a :class:`Sites` ro
   where it enters the recurrence, and on the outputs (before the softmax layer);
 - ``locked``: one mask per sequence reused at every time step (Gal and Ghahramani 2016) instead of
   a fresh mask at every step;
-- ``pz``: zoneout probability (Krueger et al. 2016), the probability that a hidden unit KEEPS its
-  previous value;
+- ``pz``: the zoneout probability (Krueger et al. 2016, who write it z), the probability that a
+  hidden unit KEEPS its previous value;
 - ``pw``: weight drop (Merity et al. 2017), DropConnect on the hidden-to-hidden matrix, one mask per
   forward pass shared by every sequence and every step.
 
@@ -20,7 +20,7 @@ The recurrence of model ``m`` (an Elman tanh RNN, the cell of assignment 6) in t
     x~_t = m^x_t * e(x_t) / (1 - px)          (m^x_t = m^x for every t when locked)
     h~   = m^h_t * h_{t-1} / (1 - ph)
     c_t  = tanh(x~_t W_ih + b + h~ (M^w * W_hh / (1 - pw)))
-    h_t  = z_t * h_{t-1} + (1 - z_t) * c_t    (z_t ~ Bernoulli(pz) elementwise)
+    h_t  = d_t * h_{t-1} + (1 - d_t) * c_t    (zoneout mask d_t ~ Bernoulli(pz) elementwise)
     y_t  = m^y_t * h_t / (1 - py)  ->  logits = y_t W_out + b_out
 
 and at evaluation every mask is replaced by its expectation: no dropout, no weight drop, and
@@ -30,6 +30,12 @@ The module also generates a delayed-recall task (:func:`recall_task`): a key sym
 ``delay`` random distractor symbols, and a query whose target is the key. Only the query position has
 a target (the others are :data:`IGNORE`), so a model must carry the key through ``delay`` steps of its
 recurrence; the chapter uses it to isolate dropout on the recurrent state.
+
+Evaluation is deterministic by default (every mask replaced by its expectation, inverted dropout's
+weight scaling). :func:`mc_probabilities` evaluates instead by Monte Carlo: it averages the predicted
+probabilities over sampled training-mode masks (one mask per sequence for a locked model), the
+evaluation Gal and Ghahramani also report. :func:`per_item_scores` gives each model's loss and
+correctness per test sequence, for intervals that include the test set's sampling error.
 """
 
 from __future__ import annotations
@@ -205,7 +211,8 @@ def draw_masks(cfg: dict, batch: int, steps: int, emb: int, hidden: int, generat
     """Every random draw of one training forward pass, for M models: masks already scaled by 1/q.
 
     Shapes: ``mx`` (M, B, T, E), ``mh`` and ``my`` (M, B, T, H), ``z`` (M, B, T, H) in {0, 1},
-    ``mw`` (M, H, H). A locked model's ``mx``, ``mh``, ``my`` are constant along T.
+    ``mw`` (M, H, H). A locked model's ``mx``, ``mh``, ``my`` are constant along T. ``z`` is the zoneout
+    mask (the chapter's d_t, 1 where a unit keeps its previous value).
     """
     m = cfg["px"].shape[0]
 
@@ -251,9 +258,11 @@ class ManyRNNs(nn.Module):
         self.b_out = nn.Parameter(torch.zeros(m, 1, vocab))
         self.models, self.emb_size, self.hidden = m, emb, hidden
 
-    def forward(self, x: torch.Tensor, cfg: dict, masks: dict | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cfg: dict, masks: dict | None = None, last_only: bool = False) -> torch.Tensor:
         """Logits (M, B, T, V) for ids ``x`` (M, B, T). With ``masks`` (from :func:`draw_masks`) this is a
-        training forward pass; without, evaluation (every mask replaced by its expectation)."""
+        training forward pass; without, evaluation (every mask replaced by its expectation). With
+        ``last_only``, only the last step's logits, (M, B, 1, V): all a task with one target per
+        sequence, at its end, needs (the recurrence is the same)."""
         m, b, t = x.shape
         e = self.emb[torch.arange(m)[:, None, None], x]
         w_hh = self.w_hh
@@ -271,12 +280,14 @@ class ManyRNNs(nn.Module):
         for s, (xw_s, z_s) in enumerate(zip(xw.unbind(2), z.unbind(2))):
             h_in = h * mh[s] if mh is not None else h
             c = torch.tanh(xw_s + torch.bmm(h_in, w_hh))
-            h = c + z_s * (h - c)  # zoneout: z * h_prev + (1 - z) * c
-            outs.append(h)
-        y = torch.stack(outs, 2)
+            h = c + z_s * (h - c)  # zoneout: d * h_prev + (1 - d) * c
+            if not last_only:
+                outs.append(h)
+        y = torch.stack(outs, 2) if not last_only else h[:, :, None]
         if masks is not None:
-            y = y * masks["my"]
-        return torch.baddbmm(self.b_out, y.reshape(m, b * t, self.hidden), self.w_out).view(m, b, t, -1)
+            y = y * (masks["my"] if not last_only else masks["my"][:, :, -1:])
+        steps = y.shape[2]
+        return torch.baddbmm(self.b_out, y.reshape(m, b * steps, self.hidden), self.w_out).view(m, b, steps, -1)
 
 
 def mean_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -291,22 +302,80 @@ def mean_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (nll * valid).sum(1) / valid.sum(1)
 
 
+def targets_only_at_end(split: TextSplit) -> bool:
+    """True when every position but the last has no target (the delayed-recall task)."""
+    return bool((split.y[:, :-1] == IGNORE).all())
+
+
+def _targets(split: TextSplit, last_only: bool) -> torch.Tensor:
+    return split.y[:, -1:] if last_only else split.y
+
+
 @torch.no_grad()
 def bits_per_char(model: ManyRNNs, cfg: dict, split: TextSplit) -> torch.Tensor:
     """Each model's mean cross-entropy on ``split`` in bits per character (per target), evaluation mode; (M,)."""
-    m = model.models
-    logits = model(split.x.expand(m, *split.x.shape), cfg)
-    return mean_nll(logits, split.y.expand(m, *split.y.shape)) / math.log(2)
+    m, last = model.models, targets_only_at_end(split)
+    logits = model(split.x.expand(m, *split.x.shape), cfg, last_only=last)
+    y = _targets(split, last)
+    return mean_nll(logits, y.expand(m, *y.shape)) / math.log(2)
 
 
 @torch.no_grad()
 def accuracy(model: ManyRNNs, cfg: dict, split: TextSplit) -> torch.Tensor:
     """Each model's fraction of targets predicted right (arg max), evaluation mode, over positions with a target; (M,)."""
-    m = model.models
-    logits = model(split.x.expand(m, *split.x.shape), cfg)
-    y = split.y.expand(m, *split.y.shape)
+    m, last = model.models, targets_only_at_end(split)
+    logits = model(split.x.expand(m, *split.x.shape), cfg, last_only=last)
+    y = _targets(split, last).expand(m, *_targets(split, last).shape)
     valid = (y >= 0).float()
     return ((logits.argmax(-1) == y).float() * valid).flatten(1).sum(1) / valid.flatten(1).sum(1)
+
+
+def _per_item(logp: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From log-probabilities (M, B, T, V) and targets (B, T): each model's mean bits per target of every
+    sequence and its fraction of targets predicted right, both (M, B)."""
+    m = logp.shape[0]
+    y = y.expand(m, *y.shape)
+    valid = (y >= 0)
+    picked = logp.gather(-1, y.clamp(min=0)[..., None])[..., 0]
+    count = valid.float().sum(-1)
+    bits = -(picked * valid).sum(-1) / count / math.log(2)
+    right = ((logp.argmax(-1) == y) & valid).float().sum(-1) / count
+    return bits, right
+
+
+@torch.no_grad()
+def per_item_scores(model: ManyRNNs, cfg: dict, split: TextSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each model's bits per target and fraction right on every sequence of ``split``, evaluation mode:
+    two (M, n_sequences) tensors, whose means over sequences are :func:`bits_per_char` and :func:`accuracy`
+    when every sequence has the same number of targets."""
+    m, last = model.models, targets_only_at_end(split)
+    logp = torch.log_softmax(model(split.x.expand(m, *split.x.shape), cfg, last_only=last), -1)
+    return _per_item(logp, _targets(split, last))
+
+
+@torch.no_grad()
+def mc_probabilities(model: ManyRNNs, cfg: dict, split: TextSplit, samples: int, generator=None,
+                     chunk: int = 512) -> torch.Tensor:
+    """Monte Carlo evaluation: each model's predicted probabilities averaged over ``samples`` draws of its
+    training-mode masks (:func:`draw_masks`; one mask per sequence for a locked model), (M, n, T', V) with
+    T' = 1 for a task whose only target is at the end. Models without dropout get their deterministic
+    prediction ``samples`` times."""
+    m, last = model.models, targets_only_at_end(split)
+    out = []
+    for i in range(0, len(split), chunk):
+        x = split.x[i : i + chunk]
+        total = 0.0
+        for _ in range(samples):
+            masks = draw_masks(cfg, x.shape[0], x.shape[1], model.emb_size, model.hidden, generator=generator)
+            total = total + torch.softmax(model(x.expand(m, *x.shape), cfg, masks, last_only=last), -1)
+        out.append(total / samples)
+    return torch.cat(out, 1)
+
+
+def scores_of_probabilities(probs: torch.Tensor, split: TextSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bits per target and fraction right per sequence, (M, n) each, of predicted probabilities such as
+    :func:`mc_probabilities` returns."""
+    return _per_item(probs.clamp(min=1e-12).log(), _targets(split, targets_only_at_end(split)))
 
 
 @dataclass
@@ -317,6 +386,8 @@ class Result:
     val_curves: torch.Tensor  # (epochs, M)
     train_final: torch.Tensor  # (M,) training-text bits per char at the best epoch's parameters
     test_accuracy: torch.Tensor  # (M,) test accuracy (arg max) of the parameters from the best epoch
+    model: "ManyRNNs | None" = None  # the trained models, at each one's best epoch
+    cfg: dict | None = None  # their dropout configurations (:func:`config`)
 
 
 def train_many(
@@ -344,6 +415,7 @@ def train_many(
     # models that learn slowly under heavy dropout are not compared half-trained.
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     m, n = len(sites), len(data.train)
+    last = targets_only_at_end(data.train)
     best = {k: v.detach().clone() for k, v in model.named_parameters()}
     best_val = torch.full((m,), float("inf"))
     best_epoch = torch.zeros(m, dtype=torch.int64)
@@ -354,8 +426,8 @@ def train_many(
         for i in range(0, n - batch + 1, batch):
             idx = order[:, i : i + batch]
             masks = draw_masks(cfg, batch, data.train.x.shape[1], emb, hidden, generator=mask_gen)
-            logits = model(data.train.x[idx], cfg, masks)
-            loss = mean_nll(logits, data.train.y[idx]).sum()
+            logits = model(data.train.x[idx], cfg, masks, last_only=last)
+            loss = mean_nll(logits, _targets(data.train, last)[idx]).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -372,4 +444,4 @@ def train_many(
         for k, v in model.named_parameters():
             v.copy_(best[k])
     return Result(best_val, best_epoch, bits_per_char(model, cfg, data.test), torch.stack(curves),
-                  bits_per_char(model, cfg, data.train), accuracy(model, cfg, data.test))
+                  bits_per_char(model, cfg, data.train), accuracy(model, cfg, data.test), model, cfg)
