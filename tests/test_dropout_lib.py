@@ -49,3 +49,147 @@ def test_mean_nll_ignores_positions_without_a_target():
     y_last[..., -1] = y[..., -1]
     only_last = torch.nn.functional.cross_entropy(logits[:, :, -1].flatten(0, 1), y[:, :, -1].flatten(), reduction="none").view(2, -1).mean(1)
     assert torch.allclose(R.mean_nll(logits, y_last), only_last)
+
+
+# --- dropout_lib.regime: the regime of chapters 1 and 4, and many MLPs trained side by side -----------
+
+def test_batched_models_train_exactly_as_each_would_alone():
+    """A batched fit (shared parameter tensors, fused AdamW, per-model L2 penalty, decay and max-norm) ends
+    where nn.Sequential networks trained one by one with torch.optim end, to float32 rounding."""
+    import math
+
+    from torch import nn
+    from torch.nn import functional as F
+
+    from dropout_lib.regime import Arm, _init, fit, noisy_digits
+
+    regime = noisy_digits(0.2, n_train=96, n_val=40)
+    arms = [Arm(seed=3, lr=3e-3), Arm(seed=3, lr=1e-2, decay=0.3), Arm(seed=5, lr=3e-3, l2=1e-2),
+            Arm(seed=5, lr=3e-3, max_norm=0.3)]
+    batched = fit(regime, arms, (16, 12), epochs=3, batch_size=32, eval_every=None)
+    for k, arm in enumerate(arms):
+        net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 10))
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for layer, (w, b) in zip(linears, _init([64, 16, 12, 10], arm.seed)):
+                layer.weight.copy_(w.T)
+                layer.bias.copy_(b[0])
+        opt = torch.optim.AdamW(net.parameters(), lr=arm.lr, weight_decay=arm.decay)
+        train_idx, _ = regime.indices(arm.seed)
+        x, y = regime.pool.x[train_idx], regime.pool.y[train_idx]
+        order = torch.Generator().manual_seed(104_729 * arm.seed + 3)  # fit's minibatch order for this seed
+        for _ in range(3):
+            perm = torch.randperm(len(y), generator=order)
+            for i in range(0, len(y), 32):
+                b = perm[i : i + 32]
+                loss = F.cross_entropy(net(x[b]), y[b]) + 0.5 * arm.l2 * sum((p * p).sum() for p in net.parameters())
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if math.isfinite(arm.max_norm):
+                    with torch.no_grad():
+                        for layer in linears[:-1]:
+                            layer.weight.copy_(torch.renorm(layer.weight, 2, 0, arm.max_norm))
+        with torch.no_grad():
+            alone = F.cross_entropy(net(regime.test.x), regime.test.y).item()
+            as_module = F.cross_entropy(batched.sequential(k)(regime.test.x), regime.test.y).item()
+        assert abs(alone - float(batched.final["test_loss"][k])) < 1e-4 * alone, (k, alone, batched.final["test_loss"][k])
+        assert abs(as_module - alone) < 1e-4 * alone
+
+
+def test_each_model_drops_at_its_own_rate_and_scales_survivors_by_one_over_q():
+    from scipy import stats
+
+    from dropout_lib.regime import _mask
+
+    p = torch.tensor([0.1, 0.3, 0.8, 0.0, 1.0])
+    n = 20_000
+    m = _mask((5, 1, n), p, torch.Generator().manual_seed(0))
+    for k, pk in enumerate(p.tolist()):
+        kept = m[k] != 0
+        if 0 < pk < 1:  # the dropped count is Binomial(n, p): a two-sided 1e-6 acceptance interval
+            lo, hi = stats.binom.ppf([5e-7, 1 - 5e-7], n, pk)
+            assert lo <= int((~kept).sum()) <= hi, (pk, int((~kept).sum()))
+            assert torch.allclose(m[k][kept], torch.tensor(1 / (1 - pk)))
+    assert bool((m[3] == 1).all()) and bool((m[4] == 0).all())  # p = 0 keeps all, p = 1 gives zeros, not NaN
+
+
+def test_noisy_digits_replaces_the_stated_fraction_by_other_classes_and_keeps_the_test_split():
+    from scipy import stats
+
+    from dropout_lib.data import digits
+    from dropout_lib.regime import noisy_digits
+
+    regime = noisy_digits(0.3)
+    changed = regime.pool.y != regime.pool.clean
+    lo, hi = stats.binom.ppf([5e-7, 1 - 5e-7], len(changed), 0.3)  # false failure probability 1e-6
+    assert lo <= int(changed.sum()) <= hi
+    assert torch.equal(regime.test.y, regime.test.clean) and torch.equal(regime.test.x, digits().test.x)
+    assert torch.equal(noisy_digits(0.0).pool.y, regime.pool.clean)
+    small, val = regime.indices(4, n_train=50)
+    large, val2 = regime.indices(4, n_train=200)
+    assert torch.equal(val, val2) and torch.equal(large[:50], small) and not set(large.tolist()) & set(val.tolist())
+
+
+def test_paired_intervals_say_what_they_are_conditional_on():
+    import numpy as np
+
+    from dropout_lib.regime import mean_interval, paired
+
+    rng = np.random.default_rng(0)
+    # Every seed makes the same mistakes: no seed-to-seed variation, so the t interval has zero width, while
+    # the two-way bootstrap still sees the test items' sampling error.
+    wrong_a = np.tile(rng.random(400) < 0.3, (6, 1))
+    wrong_b = np.tile(rng.random(400) < 0.2, (6, 1))
+    c = paired(wrong_a.mean(1), wrong_b.mean(1), wrong_a, wrong_b)
+    assert c.lo == c.hi == c.mean and c.hi_both - c.lo_both > 0.05 and c.lo_both < c.mean < c.hi_both
+    same = paired(wrong_a.mean(1), wrong_a.mean(1), wrong_a, wrong_a)
+    assert same.lo_both == same.hi_both == 0 and not same.excludes_zero
+    m, lo, hi = mean_interval([0.0, 0.0, 0.0, 0.02])  # a t interval would run below 0%
+    assert 0.0 <= lo <= m <= hi <= 1.0
+
+
+def test_choose_keeps_the_lowest_validation_error_and_reuses_finished_runs():
+    import numpy as np
+
+    from dropout_lib.regime import Arm, Point, Table, choose, noisy_digits
+
+    regime = noisy_digits(0.2, n_train=60, n_val=40)
+    table = Table()
+    cands = [Arm(lr=lr) for lr in (1e-4, 1e-2)]
+    pt = Point("x", cands, (8,), 2, 60)
+    chosen = choose(regime, table, [pt], tune_seeds=(0, 1), seeds=(0, 1, 2))
+    val = [table.get("val_err", c, (8,), 60, 2, (0, 1)).mean() for c in cands]
+    assert chosen["x"] == (cands[int(np.argmin(val))], int(np.argmin(val)))
+    assert table.models == 2 * 2 + 1  # two candidates on the tuning seeds, then the chosen one on seed 2
+    choose(regime, table, [pt], tune_seeds=(0, 1), seeds=(0, 1, 2))
+    assert table.models == 5  # nothing trained twice
+
+
+def test_pilot_choice_and_autoencoder_shapes():
+    from dropout_lib.regime import Arm, chosen_noise, fit_autoencoders, noisy_digits, pilot
+
+    rows = [dict(noise=0.0, p_input=0.0, test_err_none=0.05, gain_lo_both=-0.01),
+            dict(noise=0.2, p_input=0.0, test_err_none=0.2, gain_lo_both=0.07),
+            dict(noise=0.4, p_input=0.0, test_err_none=0.35, gain_lo_both=0.14),
+            dict(noise=0.2, p_input=0.2, test_err_none=0.2, gain_lo_both=0.09)]
+    assert chosen_noise({"candidates": rows}) == 0.2
+    assert chosen_noise(pilot()) in {c["noise"] for c in pilot()["candidates"]}
+    x = noisy_digits(0.0).pool.x
+    ae = fit_autoencoders(x[:100], x[100:150], [Arm(seed=0, p=0.0), Arm(seed=0, p=0.5)], hidden=16, epochs=1)
+    assert ae.activations(x[:7]).shape == (2, 7, 16) and ae.features().shape == (2, 16, 64)
+    assert (ae.activations(x[:7]) >= 0).all() and ae.test_mse.shape == (2,)
+
+
+def test_mnist1d_is_generated_locally_without_the_network(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("mnist1d tried to open a network connection")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    from dropout_lib.regime import mnist1d_pool
+
+    pool = mnist1d_pool(40, seed=1)
+    assert pool.x.shape == (40, 40) and pool.y.shape == (40,) and set(pool.y.tolist()) <= set(range(10))
