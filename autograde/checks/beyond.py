@@ -123,7 +123,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .. import stats
-from ..probe import generator, tensor
+from ..probe import generator, scenario, tensor
 from . import Check
 from . import properties as prop
 
@@ -275,6 +275,7 @@ def _build_model(kind, params, dtype, device):
     return model.to(device=device, dtype=getattr(torch, dtype))
 
 
+@scenario("passes", "mean", "std")
 def mc_scenario(fn, params, x, n_samples, kind="bn", modes="train", dtype="float32"):
     """Trusted: build a model, set its modes (``"train"``, ``"eval"`` or ``"mixed"``), hook it, call
     ``fn(model, x, n_samples)``, and record every pass the model made and what came back."""
