@@ -184,3 +184,14 @@ def test_figures_use_colour_maps_readable_in_grey_and_by_colour_blind_readers():
                 unsafe.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
     assert not unsafe, ("colour maps that are not readable in greyscale or by colour-blind readers "
                         f"(use dropout_lib.plots.SEQUENTIAL_CMAP, cividis/viridis, or gray): {unsafe}")
+
+
+@pytest.mark.slow
+def test_no_page_shows_a_python_object_instead_of_its_value(built_book):
+    """`{glue:text}` of a glued Markdown object (or any object without a plain-text form) prints its repr."""
+    pattern = re.compile(r"&lt;IPython\.core\.display\.\w+ object|<IPython\.core\.display\.\w+ object| object at 0x[0-9a-f]+")
+    hits = []
+    for f in toc_files():
+        page = (built_book / f"{f}.html").read_text(encoding="utf-8")
+        hits += [f"{f}: {m.group(0)}" for m in pattern.finditer(page)]
+    assert not hits, "use {glue:md} for glued Markdown, or glue a plain value:\n" + "\n".join(hits[:10])

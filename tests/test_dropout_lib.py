@@ -193,3 +193,36 @@ def test_mnist1d_is_generated_locally_without_the_network(monkeypatch):
 
     pool = mnist1d_pool(40, seed=1)
     assert pool.x.shape == (40, 40) and pool.y.shape == (40,) and set(pool.y.tolist()) <= set(range(10))
+
+
+def test_many_mlps_equal_their_sequential_copies_and_train_like_them():
+    """dropout_lib.many: a network of the stack equals nn.Sequential with the same weights, select() copies it,
+    and training the stack equals training each network alone (Adam is elementwise)."""
+    from torch import nn
+
+    from dropout_lib.many import ManyMLPs, train_many
+
+    torch.manual_seed(0)
+    x, y = torch.randn(50, 6), torch.randint(0, 3, (50,))
+    stack = ManyMLPs([1, 2, 3], (6, 8, 3), p=[0.0, 0.0, 0.0])
+    alone = stack.select([1])
+    seq = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    with torch.no_grad():
+        for lin, w, b in zip([seq[0], seq[2]], alone.weights, alone.biases):
+            lin.weight.copy_(w[0].T)
+            lin.bias.copy_(b[0, 0])
+    assert torch.allclose(stack(x, sample=False)[1], seq(x), atol=1e-6)
+    train_many(stack, x, y, epochs=3, lr=1e-2, batch_size=16)
+    train_many(alone, x, y, epochs=3, lr=1e-2, batch_size=16)  # same seed, so the same minibatches
+    assert torch.allclose(stack(x, sample=False)[1], alone(x, sample=False)[0], atol=1e-5)
+
+
+def test_many_mlps_noise_has_the_stated_moments():
+    from dropout_lib.many import ManyMLPs
+
+    torch.manual_seed(1)
+    stack = ManyMLPs([0, 1], (4, 4, 2), p=[0.3, 0.3], noise=["bernoulli", "gaussian"])
+    xi = stack.noise(torch.ones(2, 20000, 50))
+    for k in range(2):
+        assert abs(float(xi[k].mean()) - 1) < 0.01 and abs(float(xi[k].var()) / (0.3 / 0.7) - 1) < 0.02
+    assert set(torch.unique(xi[0]).tolist()) <= {0.0, float(torch.tensor(1 / 0.7))} and torch.unique(xi[1]).numel() > 2
