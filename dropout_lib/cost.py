@@ -89,18 +89,20 @@ class PeakMemory(TorchDispatchMode):
         self.current = 0
         self.peak = 0
         self._live: dict[int, int] = {}
-        self._known: set[int] = set()
-
+        
     def _free(self, key: int) -> None:
         self.current -= self._live.pop(key, 0)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        # An output that shares an input's storage (in-place operations, out=, views) allocated nothing.
+        inputs = {t.untyped_storage()._cdata for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
         for t in tree_leaves(out):
             if isinstance(t, torch.Tensor):
                 storage = t.untyped_storage()
                 key = storage._cdata  # the address of the C++ storage: one key per storage while it lives
-                if key in self._live or storage.nbytes() == 0:
+                if key in self._live or key in inputs or storage.nbytes() == 0:
                     continue
                 self._live[key] = storage.nbytes()
                 self.current += storage.nbytes()
