@@ -570,7 +570,8 @@ def kept_after_forward(call, x):
         if t.untyped_storage().data_ptr() in (out_storage, x.untyped_storage().data_ptr()):
             continue
         add("kept alive outside autograd (a global, a cache, a closure)", t)
-    del before, saved
+    before.clear()  # drop the references taken for the comparison
+    saved.clear()
     return out, records
 
 
