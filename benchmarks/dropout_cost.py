@@ -1,6 +1,7 @@
 """What dropout costs in time and memory: the measurements too slow for the book's build.
 
     .venv/bin/python benchmarks/dropout_cost.py [--rounds 9] [--threads 1] [--out benchmarks/dropout_cost.json]
+    .venv/bin/python benchmarks/dropout_cost.py --summary   # the README's table, from the results file
 
 Chapter 9 measures memory and eager-mode bandwidth while the book builds. This script adds what takes
 minutes, mostly ``torch.compile``'s compilation (a C++ compiler runs for each compiled function), and
@@ -19,7 +20,8 @@ that produced it:
 2. Fusion: a transformer-style block ``dropout(gelu(x + b)) + x``, eager against ``torch.compile``:
    forward without autograd, and forward + backward in training. The time ratio (eager / compiled) per
    round, and the tensors autograd saves in each case.
-3. Compile time: the first call of each compiled function (compilation included) minus a later call.
+3. Compile time: the first call of each compiled function (compilation included) minus a later call, with
+   an empty compile cache (a fresh ``TORCHINDUCTOR_CACHE_DIR``), so a first compilation.
 4. CUDA, only when a GPU is present: the bandwidth table again, and the peak memory
    (``torch.cuda.max_memory_allocated``) of an MLP's forward + backward with dropout that saves a float
    mask, a bool mask (``F.dropout`` on CUDA) or only a seed. Without a GPU the JSON says so, and no
@@ -35,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -185,13 +189,57 @@ def cuda_peak_memory() -> dict:
     return out
 
 
+def summary(result: dict) -> str:
+    """The README's table, from a results file (so that the README quotes the file, not a retyping of it)."""
+    m, cpu = result["machine"], result["cpu"]
+    big = max(r["entries"] for r in cpu["bandwidth"])
+    rows = {r["op"]: r for r in cpu["bandwidth"] if r["entries"] == big}
+    mib = 4 * big / 2**20
+
+    def frac(op):
+        r = rows[op]
+        return f"{r['fraction_of_copy_median']:.3f} ({r['fraction_of_copy_q1']:.3f} to {r['fraction_of_copy_q3']:.3f})"
+
+    fusion = cpu["fusion"]
+    lines = [
+        f"Measured on {m['cpu']} ({m['cores']} logical cores, {m['torch_threads']} thread(s)), torch {m['torch']}, {m['date']}, "
+        f"load average {m['load_average_1min']} at the start and {m.get('load_average_1min_at_end')} at the end; "
+        f"median (quartiles) over {result['rounds']} rounds.",
+        "",
+        "| what | measured |",
+        "|---|---|",
+        f"| copy bandwidth, {mib:.0f} MiB tensor | {8 * big / rows['copy']['seconds_median'] / 1e9:.1f} GB/s |",
+    ]
+    for op in rows:
+        if op != "copy":
+            name = f"`{op}`" if any(c in op for c in "._(") else op
+            lines.append(f"| {name} on {mib:.0f} MiB, fraction of copy speed | {frac(op)} |")
+    for label, what in (("forward", "forward"), ("forward_backward", "forward + backward")):
+        r = fusion[label]
+        lines.append(f"| `dropout(gelu(x + b)) + x`, {what}: eager time / compiled time | {r['speedup_median']:.2f} "
+                     f"({r['speedup_q1']:.2f} to {r['speedup_q3']:.2f}) |")
+    lines.append(f"| bytes autograd keeps per entry for that block, eager / compiled | {fusion['saved_eager']['bytes_per_entry']:.2f} / "
+                 f"{fusion['saved_compiled']['bytes_per_entry']:.2f} |")
+    lines.append(f"| compile time of the block (forward; forward + backward) | {fusion['compile_seconds']['forward']:.0f} s; "
+                 f"{fusion['compile_seconds']['forward_backward']:.0f} s |")
+    lines.append("| CUDA | " + (result.get("cuda_note") or "see the results file") + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "dropout_cost.json"))
+    ap.add_argument("--summary", action="store_true", help="print the README's table from --out and exit")
     args = ap.parse_args()
+    if args.summary:
+        print(summary(json.loads(Path(args.out).read_text())))
+        return
     torch.set_num_threads(args.threads)
+    # A fresh compile cache, so that the compile times are those of a first compilation (inductor keeps
+    # compiled kernels on disk, by default under /tmp, and would otherwise reuse an earlier run's).
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="dropout-cost-inductor-")
     result: dict = {"machine": machine(), "rounds": args.rounds, "p": P}
     print(result["machine"], flush=True)
 
@@ -212,7 +260,8 @@ def main() -> None:
         result["cuda_note"] = "no CUDA device on this machine: the CUDA measurements were skipped, not estimated"
     result["machine"]["load_average_1min_at_end"] = machine()["load_average_1min"]
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}\n")
+    print(summary(result))
 
 
 if __name__ == "__main__":
