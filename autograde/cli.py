@@ -13,6 +13,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+# jsonschema (which nbformat imports) loads rfc3987_syntax, when installed, for its optional "iri" format
+# check, and that module compiles a Lark grammar at import: about a second of every grader start on a
+# 2-core machine, for a format no notebook schema uses. Marking it absent makes jsonschema skip it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 
 def _print_report(report: dict) -> None:
     print(f"{report['notebook']}  ({report['assignment']}, device {report['device']}, seed {report['seed']})")
@@ -24,6 +29,9 @@ def _print_report(report: dict) -> None:
                 print(textwrap.indent(textwrap.fill(line, 100, subsequent_indent="    "), "      "))
     for note in report["notes"]:
         print(f"  note: {note}")
+    from .sandbox import Protections
+
+    print(f"  {Protections(**report['protections']).summary()}")
     print(f"Score: {report['score']:g} / {report['max_score']:g}")
 
 
@@ -32,14 +40,23 @@ def _limits(args):
 
     return Limits(
         cell_timeout=args.cell_timeout, total_timeout=args.total_timeout, memory_mb=args.memory_mb,
-        output_kb=args.output_kb, sandbox=not args.no_sandbox, restarts=args.restarts,
+        output_kb=args.output_kb, disk_mb=args.disk_mb, processes=args.processes, sandbox=not args.no_sandbox,
+        restarts=args.restarts,
     )
 
 
 def cmd_grade(args) -> int:
+    import time
+
+    import psutil
+    import nbclient  # noqa: F401  (imported by the grading itself; counted here with the rest of the imports)
+
     from .grade import grade_notebook
 
+    # Python's start and the grader's imports, up to here (for the benchmark's breakdown).
+    imports = max(0.0, time.time() - psutil.Process().create_time())
     report = grade_notebook(Path(args.notebook), args.assignment, args.device, seed=args.seed, limits=_limits(args))
+    report["timings"] = {"process start and imports": round(imports, 3), **report["timings"]}
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -64,9 +81,17 @@ def cmd_batch(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .grade import COURSE_ROOT
-    from .release import drift, generate
+    from .grade import COURSE_ROOT, GradingError
+    from .release import drift, generate, student_repo
 
+    if args.student_repo:
+        try:
+            out = student_repo(Path(args.student_repo))
+        except FileExistsError as exc:
+            raise GradingError(f"{exc}.") from None
+        print(f"wrote the student repository to {out}: the book, exercises/, autograde and the environment files; "
+              "no solutions, hidden tests or test implementations")
+        return 0
     if args.check:
         problems = drift()
         for p in problems:
@@ -97,10 +122,13 @@ def _common(p, json_flag: bool = True) -> None:
     p.add_argument("--cell-timeout", type=int, default=d.cell_timeout, help=f"seconds each cell may run (default {d.cell_timeout})")
     p.add_argument("--total-timeout", type=int, default=d.total_timeout, help=f"seconds a whole notebook may run (default {d.total_timeout})")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, help=f"memory a submission's kernel may use (default {d.memory_mb})")
-    p.add_argument("--output-kb", type=int, default=d.output_kb, help=f"printed output kept per submission (default {d.output_kb})")
+    p.add_argument("--output-kb", type=int, default=d.output_kb, help=f"output kept per submission, every message kind (default {d.output_kb})")
+    p.add_argument("--disk-mb", type=int, default=d.disk_mb, help=f"files a submission may write (default {d.disk_mb})")
+    p.add_argument("--processes", type=int, default=d.processes, help=f"processes and threads in a sandbox (default {d.processes})")
     p.add_argument("--restarts", type=int, default=d.restarts,
                    help=f"times a dead kernel is restarted, rerunning the notebook without the cell that killed it (default {d.restarts})")
-    p.add_argument("--no-sandbox", action="store_true", help="run kernels without Landlock and network isolation")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code with NO isolation (only for code you trust); results say so")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("release", help="generate exercises/ from solutions/ with nbgrader")
     r.add_argument("--check", action="store_true", help="only report whether exercises/ is in sync")
     r.add_argument("--assignment", help="release only this assignment id")
+    r.add_argument("--student-repo", metavar="DIR", help="write what students may see (no solutions/) to the new folder DIR")
     r.set_defaults(func=cmd_release)
     c = sub.add_parser("checks", help="list the checks test cells can call")
     c.set_defaults(func=cmd_checks)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from .safe_io import write_atomic
+from .sandbox import Protections
+
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Feedback: {title}</title>
 <style>
@@ -18,6 +21,7 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px
 </style></head><body>
 <h1>{title}</h1>
 <p>Score: <strong>{score:g} / {max_score:g}</strong>. Checks ran on {device}; grader seed {seed} (quote it if you ask about a result).</p>
+<p class="sandbox">{sandbox}</p>
 <table><thead><tr><th>test</th><th>points</th><th>what the grader saw</th></tr></thead><tbody>
 {rows}
 </tbody></table>
@@ -35,16 +39,18 @@ def render(report: dict) -> str:
             f'<td><pre>{html.escape(t["feedback"])}</pre></td></tr>'
         )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.get("notes", []))
+    try:
+        sandbox = Protections(**report["protections"]).summary()
+    except (KeyError, TypeError):
+        sandbox = "sandbox: not recorded"
     return PAGE.format(
         title=html.escape(f"{report.get('student', '')} — {report['assignment']}"),
         score=report["score"], max_score=report["max_score"], device=html.escape(report.get("device", "")),
-        seed=report.get("seed", ""), rows="\n".join(rows),
+        seed=report.get("seed", ""), rows="\n".join(rows), sandbox=html.escape(sandbox),
         notes=f"<h2>Notes from running your notebook</h2><ul>{notes}</ul>" if notes else "",
     )
 
 
 def write_feedback(report: dict, dest: Path) -> Path:
-    from .batch import write_atomic
-
     write_atomic(dest, render(report))
     return dest

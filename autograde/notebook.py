@@ -19,6 +19,7 @@ PROBE_CELL = (
     "import autograde.probe as _autograde_probe\n"
     "_autograde_probe.run_plan_dir({folder!r}, globals())\n"
 )
+TIMED_CELL = "_autograde_probe.run_timed({key!r})\n"
 
 
 def meta(cell) -> dict:
@@ -84,7 +85,7 @@ def test_specs(source_nb) -> list[TestSpec]:
     return specs
 
 
-def assemble(source_nb, submission_nb, probe_dir_for) -> nbformat.NotebookNode:
+def assemble(source_nb, submission_nb, probe_dir_for, timed_for=lambda gid: ()) -> nbformat.NotebookNode:
     """The notebook to execute: the student's code, with every locked or test cell taken from the source.
 
     - a cell whose grade_id is a solution cell of the source: the student's code;
@@ -92,6 +93,10 @@ def assemble(source_nb, submission_nb, probe_dir_for) -> nbformat.NotebookNode:
       probe cells); a student's copy, edit or re-labelling of it counts for nothing;
     - any other code cell the student added: kept in place (it runs before the tests, as in nbgrader);
     - a source cell the student deleted: put back after the cell that precedes it in the source.
+
+    A probe cell carries ``{"autograde": {"probe": grade_id}}`` in its metadata. After it come its timing
+    cells, one per repeat (plus a first, uncounted warm-up) of each ``(key, repeats)`` in
+    ``timed_for(grade_id)``; each holds a single call, so the grader's clock can time it from outside.
     """
     src_cells = [c for c in source_nb.cells if c.cell_type == "code"]
     by_id = {grade_id(c): c for c in src_cells if grade_id(c)}
@@ -100,10 +105,16 @@ def assemble(source_nb, submission_nb, probe_dir_for) -> nbformat.NotebookNode:
 
     def source_version(cell):
         if is_test(cell):
-            return nbformat.v4.new_code_cell(PROBE_CELL.format(folder=str(probe_dir_for(grade_id(cell)))))
-        return nbformat.v4.new_code_cell(cell.source)
+            gid = grade_id(cell)
+            cells = [nbformat.v4.new_code_cell(PROBE_CELL.format(folder=str(probe_dir_for(gid))),
+                                               metadata={"autograde": {"probe": gid}})]
+            for key, repeats in timed_for(gid):
+                cells += [nbformat.v4.new_code_cell(TIMED_CELL.format(key=key), metadata={"autograde": {
+                    "timed": key, "warmup": i == 0}}) for i in range(repeats + 1)]
+            return cells
+        return [nbformat.v4.new_code_cell(cell.source)]
 
-    out: list = []
+    out: list[list] = []  # groups of cells: a test cell becomes its probe cell and its timing cells
     placed: dict[str, int] = {}
     for cell in submission_nb.cells:
         gid = grade_id(cell)
@@ -114,9 +125,9 @@ def assemble(source_nb, submission_nb, probe_dir_for) -> nbformat.NotebookNode:
             out.append(source_version(by_id[gid]))
         elif gid in solution_ids:
             placed[gid] = len(out)
-            out.append(nbformat.v4.new_code_cell(cell.source if cell.cell_type == "code" else ""))
+            out.append([nbformat.v4.new_code_cell(cell.source if cell.cell_type == "code" else "")])
         elif cell.cell_type == "code":
-            out.append(nbformat.v4.new_code_cell(cell.source))
+            out.append([nbformat.v4.new_code_cell(cell.source)])
     # Put back what the student deleted, right after its predecessor in the source.
     previous = None
     for cell in src_cells:
@@ -128,14 +139,18 @@ def assemble(source_nb, submission_nb, probe_dir_for) -> nbformat.NotebookNode:
             placed[gid] = at
         if gid in placed:
             previous = gid
-    nb = nbformat.v4.new_notebook(cells=out)
+    nb = nbformat.v4.new_notebook(cells=[c for group in out for c in group])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
 
 def read(path: Path):
     """Read a notebook of any nbformat version as version 4. Raises ValueError with the cause in words."""
-    raw = path.read_bytes()
+    return parse(path.read_bytes())
+
+
+def parse(raw: bytes):
+    """A notebook from its bytes, as version 4. Raises ValueError with the cause in words."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

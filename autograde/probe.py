@@ -63,10 +63,18 @@ class Plan:
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in ("check", "target", "device", "seed", "calls", "info")}
 
+    def files(self) -> dict[str, bytes]:
+        from .safe_io import npz_bytes
+
+        return {"plan.json": json.dumps(self.to_json()).encode(), "inputs.npz": npz_bytes(self.inputs)}
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "plan.json").write_text(json.dumps(self.to_json()))
-        np.savez(folder / "inputs.npz", **self.inputs)
+        for name, data in self.files().items():
+            (folder / name).write_bytes(data)
+
+    def timed(self) -> list[str]:
+        return [c["id"] for c in self.calls if c.get("time_repeats")]
 
     @classmethod
     def load(cls, folder: Path) -> "Plan":
@@ -95,11 +103,17 @@ def size(*dims: int) -> dict:
 
 @dataclass
 class Raw:
-    """What the probe saw: one record per call id, plus arrays named ``<call id>/<what>``."""
+    """What the probe saw: one record per call id, plus arrays named ``<call id>/<what>``.
+
+    ``timing`` holds, per timed call id, ``{"student": [seconds...], "reference": [seconds...]}``. In the
+    instructor's grader it is measured by the grader's own clock from outside the student's process (see
+    ``autograde.grade``), never read from the records; in a student's notebook the probe measures it.
+    """
 
     calls: dict[str, dict]
     arrays: dict[str, np.ndarray]
     env: dict
+    timing: dict[str, dict] = field(default_factory=dict)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -107,13 +121,11 @@ class Raw:
         (folder / "raw.json").write_text(json.dumps({"calls": self.calls, "env": self.env}))
 
     @classmethod
-    def load(cls, folder: Path) -> "Raw":
-        meta = json.loads((folder / "raw.json").read_text())
-        with np.load(folder / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        if not isinstance(meta.get("calls"), dict):
-            raise ValueError("probe record has no calls")
-        return cls(calls=meta["calls"], arrays=arrays, env=meta.get("env", {}))
+    def load(cls, folder: Path, plan: "Plan") -> "Raw":
+        """Read and validate a record the probe wrote (see ``autograde.records``)."""
+        from .records import load
+
+        return load(Path(folder), ".", plan)
 
 
 def _to_numpy(t) -> np.ndarray:
@@ -151,6 +163,25 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def scenario(*arrays: str):
+    """Declare the arrays a scenario function may record (``fnmatch`` patterns of its facts' keys).
+
+    The grader refuses any other array under a scenario call (``autograde.records``). JSON facts are not
+    declared: they are small, sanitised, and verdicts read only the keys they know.
+    """
+
+    def mark(fn):
+        fn.scenario_arrays = tuple(arrays)
+        return fn
+
+    return mark
+
+
+def scenario_arrays(path: str) -> tuple[str, ...]:
+    """The array patterns the scenario at ``path`` declared (none if it declared nothing)."""
+    return getattr(_scenario(path), "scenario_arrays", ())
+
+
 def _scenario(path: str) -> Callable:
     import importlib
 
@@ -177,14 +208,45 @@ def _record_facts(cid: str, facts: dict, arrays: dict) -> dict:
     return values
 
 
-def run_plan(plan: Plan, fn: Callable | None) -> Raw:
-    """Make every call of ``plan`` on ``fn`` and record what happened. Never raises for student errors."""
+# Timed calls waiting for the grader's timing cells (key "<grade_id>/<check>/<call id>"): in the instructor's
+# grader the probe does not time anything itself; each timing cell runs one call and the grader's clock,
+# outside this process, measures the cell.
+TIMED: dict[str, Callable[[], None]] = {}
+
+
+def run_timed(key: str) -> None:
+    """One timed call, the whole body of a grader's timing cell. A missing key (the probe never reached
+    it, or the function was missing) raises, so the cell's time counts for nothing."""
+    TIMED[key]()
+
+
+def time_inprocess(fn: Callable[[], object], device: str, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` calls after one warm-up call, measured in this process (the student's view)."""
+    seconds = []
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        fn()
+        _synchronize(device)
+        if i:
+            seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def run_plan(plan: Plan, fn: Callable | None, reference: Callable[[], object] | None = None,
+             timed_prefix: str | None = None) -> Raw:
+    """Make every call of ``plan`` on ``fn`` and record what happened. Never raises for student errors.
+
+    Timed calls: with ``timed_prefix`` (the instructor's grader) each is registered in ``TIMED`` under
+    ``<timed_prefix>/<call id>`` for the grader's timing cells; without it (a student's own check) the
+    probe times ``fn`` here, alternating with ``reference`` (PyTorch's own operator) when one is given.
+    """
     import torch
 
     cuda = torch.cuda.is_available()
     env = {"torch": torch.__version__, "cuda_available": cuda}
     calls: dict[str, dict] = {}
     arrays: dict[str, np.ndarray] = {}
+    timing: dict[str, dict] = {}
     if plan.device.startswith("cuda") and not cuda:
         for c in plan.calls:
             calls[c["id"]] = {"status": "unavailable"}
@@ -264,18 +326,21 @@ def run_plan(plan: Plan, fn: Callable | None) -> Raw:
             except BaseException as exc:
                 rec["backward_error"] = _exception_record(exc)
         if c.get("time_repeats"):
-            seconds = []
-            try:
+            def once(args=args, kwargs=kwargs):
                 with torch.no_grad():
-                    for _ in range(c["time_repeats"]):
-                        t0 = time.perf_counter()
-                        fn(*args, **kwargs)
-                        _synchronize(plan.device)
-                        seconds.append(time.perf_counter() - t0)
+                    fn(*args, **kwargs)
+                _synchronize(plan.device)
+
+            if timed_prefix is not None:
+                TIMED[f"{timed_prefix}/{cid}"] = once
+                continue
+            try:
+                timing[cid] = {"student": time_inprocess(once, plan.device, c["time_repeats"])}
+                if reference is not None:
+                    timing[cid]["reference"] = time_inprocess(reference, plan.device, c["time_repeats"])
             except BaseException as exc:
-                rec["time_error"] = _exception_record(exc)
-            rec["seconds"] = seconds
-    return Raw(calls, arrays, env)
+                timing[cid] = {"error": _exception_record(exc)["exc_message"]}
+    return Raw(calls, arrays, env, timing)
 
 
 def run_plan_dir(folder: str, namespace: dict) -> None:
@@ -289,7 +354,7 @@ def run_plan_dir(folder: str, namespace: dict) -> None:
             continue
         try:
             plan = Plan.load(sub)
-            run_plan(plan, namespace.get(plan.target)).save(sub)
+            run_plan(plan, namespace.get(plan.target), timed_prefix=f"{Path(folder).name}/{sub.name}").save(sub)
         except BaseException as exc:  # keep going: the other plans of this cell still deserve a record
             print(f"autograde: probe for {sub.name} stopped: {type(exc).__name__}")
     print(f"autograde: recorded results for {Path(folder).name}")

@@ -92,3 +92,68 @@ def drift(root: Path = COURSE_ROOT) -> list[str]:
             if not same:
                 problems.append(f"differs from its source: exercises/{rel}")
         return problems
+
+
+# --- what students may see ------------------------------------------------------------------------
+# The student repository: the book's sources, the released notebooks, the grading package (the visible
+# tests call its checks), the shared chapter helpers and the environment files. Never solutions/, the
+# tests (their implementations include correct answers), the gradebook, nbgrader's course config or the
+# benchmarks.
+STUDENT_FILES = ("book", "exercises", "autograde", "dropout_lib", "_config.yml", "_toc.yml", "requirements.txt",
+                 "pyproject.toml", "package.json", "package-lock.json", "LICENSE")
+STUDENT_README = """# Dropout, the course book: student copy
+
+The chapters are in `book/` (build them with `make book`, or read the published book), and each
+chapter's assignment is in `exercises/NN_topic/NN_topic.ipynb` (chapter N goes with assignment N).
+
+```sh
+make lab     # creates .venv from the pinned requirements.txt and opens JupyterLab on exercises/
+make book    # builds the HTML book into _build/html
+```
+
+Fill in every `# YOUR CODE HERE`, run the visible test cell under each function (a passing test prints
+lines starting with ✓; a failing one says what was expected, what was seen and the likely mistake),
+then *Kernel → Restart Kernel and Run All Cells* and submit the `.ipynb` file. Hidden tests extend the
+visible ones when your work is graded; each task's text states its whole contract.
+"""
+STUDENT_MAKEFILE = """PYTHON ?= $(shell command -v python3.11 || command -v python3)
+BIN := .venv/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+.PHONY: lab book
+$(BIN)/.installed: requirements.txt pyproject.toml
+\t@test -x $(BIN)/python || $(PYTHON) -m venv .venv
+\t$(BIN)/python -m pip install --quiet -r requirements.txt
+\t$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e .
+\t@touch $@
+lab: $(BIN)/.installed
+\t$(BIN)/jupyter lab exercises/
+book: $(BIN)/.installed
+\tnpm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+\tmkdir -p book/_static/vendor/html-manager && cp node_modules/@jupyter-widgets/html-manager/dist/* book/_static/vendor/html-manager/
+\t$(BIN)/jupyter-book build . -W -n --keep-going
+"""
+
+
+def student_repo(dest: Path, root: Path = COURSE_ROOT) -> Path:
+    """Write the student repository to ``dest`` (which must not exist yet) and return it.
+
+    The release in ``exercises/`` is generated afresh from ``solutions/`` by nbgrader, so what students get
+    is never a stale or hand-edited copy.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        raise FileExistsError(f"{dest} already exists: choose a new folder for the student repository")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "vendor", "_build")
+    dest.mkdir(parents=True)
+    for name in STUDENT_FILES:
+        src = root / name
+        if name == "exercises":
+            generate(dest / "exercises", root)
+        elif src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        elif src.is_file():
+            shutil.copy2(src, dest / name)
+    (dest / "README.md").write_text(STUDENT_README, encoding="utf-8")
+    (dest / "Makefile").write_text(STUDENT_MAKEFILE, encoding="utf-8")
+    (dest / ".gitignore").write_text(".venv/\n_build/\nnode_modules/\nbook/_static/vendor/\n", encoding="utf-8")
+    return dest

@@ -28,6 +28,7 @@ class Property:
 class CheckResult:
     check: str
     properties: list[Property] = field(default_factory=list)
+    crashed: str | None = None  # the verdict raised (for the instructor's notes; the student sees the property)
 
     @property
     def passed(self) -> bool:
@@ -49,7 +50,10 @@ class CheckResult:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"check": self.check, "passed": self.passed, "properties": [asdict(p) for p in self.properties]}
+        out = {"check": self.check, "passed": self.passed, "properties": [asdict(p) for p in self.properties]}
+        if self.crashed:
+            out["crashed"] = self.crashed
+        return out
 
 
 class Judge:
@@ -111,6 +115,8 @@ class Judge:
             return "the grading device is not available to the probe"
         if status == "probe_error":
             return f"the grader could not build the inputs ({rec.get('exc_message', '')})"
+        if status == "invalid":
+            return f"the grader refused what the notebook recorded for this call: {rec.get('why', '')}"
         return "no result came back from the notebook for this call (the cell timed out or the kernel died)"
 
     def output(self, name: str, cid: str) -> np.ndarray | None:
@@ -124,6 +130,11 @@ class Judge:
     def value(self, cid: str, key: str, default=None):
         """A JSON-able fact a scenario recorded for call ``cid``."""
         return self.record(cid).get("values", {}).get(key, default)
+
+    def timing(self, cid: str) -> dict:
+        """Seconds of the timed call ``cid`` and of the reference: ``{"student": [...], "reference": [...]}``."""
+        t = self.raw.timing.get(cid, {})
+        return t if isinstance(t, dict) else {}
 
     def raised(self, cid: str, exc_name: str) -> bool:
         rec = self.record(cid)

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..probe import generator, tensor
+from ..probe import generator, tensor, scenario
 from . import Check
 from . import properties as prop
 
@@ -184,6 +184,7 @@ def _one_thread():
         torch.set_num_threads(before)
 
 
+@scenario("masks", "out")
 def ensemble_scenario(fn, x, layers, p, n, zero_class=None):
     """Call ``fn(f, x, p, n)`` with a recording f; report the result and every mask f received."""
     f, seen = _recording_f(x, layers, n, zero_class)
@@ -192,6 +193,7 @@ def ensemble_scenario(fn, x, layers, p, n, zero_class=None):
     return _facts(out, seen, n)
 
 
+@scenario("masks", "out")
 def mc_scenario(fn, x, layers, p, n, k, generator=None):
     """Call ``fn(f, x, p, n, k[, generator=...])`` with a recording f."""
     f, seen = _recording_f(x, layers, n, None)

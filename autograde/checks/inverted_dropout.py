@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..probe import generator, tensor
+from ..probe import generator, tensor, scenario
 from . import Check
 from . import properties as prop
 from .bernoulli_masks import judge_gradient, judge_randomness
@@ -163,6 +163,7 @@ def _inv_safety_judge(j):
 # ---------------------------------------------------------------------------------------------
 # Dropout (nn.Module)
 # ---------------------------------------------------------------------------------------------
+@scenario("grad", "out[0-9]*")
 def module_scenario(cls, x, p, modes=("train",), wrap=False, grad=None):
     """Construct ``cls(p)``, switch it through ``modes`` ('train' or 'eval'), and record one output per mode.
 
@@ -328,6 +329,7 @@ def _mod_masks_judge(j):
 # ---------------------------------------------------------------------------------------------
 # scale_for_inference
 # ---------------------------------------------------------------------------------------------
+@scenario("orig_w[0-9]*", "orig_b[0-9]*", "w[0-9]*", "b[0-9]*", "out")
 def scale_scenario(fn, params, x, p, dtype="float32"):
     """Build ``Sequential(Linear, ReLU, ..., Linear)`` from ``params`` (W0, b0, W1, b1, ...), call ``fn(model, p)``.
 

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ..probe import tensor
+from ..probe import tensor, scenario
 from . import Check
 from . import properties as prop
 
@@ -47,12 +47,14 @@ def _describe_result(out, key: str = "out") -> dict:
     return facts
 
 
+@scenario("out")
 def l2_from_generator(fn, *tensors, weight_decay):
     """Pass the tensors as a generator, the way ``model.parameters()`` arrives."""
     out = fn((t for t in tensors), weight_decay)
     return _describe_result(out)
 
 
+@scenario("out", "grad[0-9]*")
 def l2_from_model(fn, w1, b1, w2, b2, weight_decay):
     """A two-layer model's ``parameters()`` (weights and biases), as a training loop would pass them."""
     import torch
@@ -73,6 +75,7 @@ def l2_from_model(fn, w1, b1, w2, b2, weight_decay):
     return facts
 
 
+@scenario("fresh_weight", "fresh_bias", "same_weight", "same_bias")
 def early_stopping_run(cls, losses, weights, biases, patience, min_delta=None):
     """Feed scripted validation losses to ``cls(patience[, min_delta])`` while a Linear layer's weights change
     in place between calls (as an optimizer changes them); then change them once more (the training step
@@ -120,6 +123,7 @@ def early_stopping_run(cls, losses, weights, biases, patience, min_delta=None):
     return facts
 
 
+@scenario("out", "after")
 def max_norm_plain(fn, weight, max_norm):
     """Call on a plain tensor; record whether the same object came back and the tensor afterwards."""
     out = fn(weight, max_norm)
@@ -129,6 +133,7 @@ def max_norm_plain(fn, weight, max_norm):
     return facts
 
 
+@scenario("out", "after")
 def max_norm_parameter(fn, weight, max_norm):
     """Call on ``nn.Linear(...).weight``, a leaf parameter that requires grad, then check it still trains."""
     import torch

@@ -7,16 +7,16 @@ seen and the likely mistake, in the words the book's "Common mistakes" callouts 
 from __future__ import annotations
 
 import json
-import time
-from typing import Callable
 
 import numpy as np
 
+from ..probe import scenario
 from ..verdict import Judge
 
-# Speed: pass when the best of SPEED_REPEATS runs is within SPEED_FACTOR of PyTorch's own operator
-# (measured in the trusted process), or under SPEED_FLOOR_SECONDS, which absorbs timer noise and the
-# CPU-to-GPU copy of a numpy-made mask on a fast GPU. Measured on a 2-core CPU, a million elements:
+# Speed: pass when the best of SPEED_REPEATS runs is within SPEED_FACTOR of the best run of PyTorch's own
+# operator, or under SPEED_FLOOR_SECONDS, which absorbs timer noise, the grader's round trip to the kernel
+# for each timing cell (a few ms) and the CPU-to-GPU copy of a numpy-made mask on a fast GPU. In the
+# instructor's grader both are timed by the grader's clock, alternating, so load affects both alike. Measured on a 2-core CPU, a million elements:
 # torch's bernoulli_ and F.dropout about 11 ms; correct implementations written five different ways
 # 3.5-11 ms (0.3x-1x); a Python loop over the elements 123 ms (11x). A factor of 4 leaves room on
 # both sides.
@@ -115,32 +115,22 @@ def unchanged_input(j: Judge, cid: str, input_name: str) -> None:
     )
 
 
-def time_reference(fn: Callable[[], object], device: str, repeats: int = SPEED_REPEATS) -> float:
-    """Best-of-``repeats`` seconds of PyTorch's own operator, measured in the trusted process."""
-    import torch
-
-    best = float("inf")
-    for _ in range(repeats + 1):  # the first call warms caches and is not counted
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def speed(j: Judge, cid: str, what: str) -> None:
+    """The best of the student's timed calls against the best of the reference's, both measured by the
+    grader's clock (outside the student's process, alternating, so both see the same load)."""
     why = j.problem(cid)
     if why:
         j.fail("speed", why)
         return
-    rec = j.record(cid)
-    seconds = rec.get("seconds") or []
-    if not seconds:
-        j.fail("speed", f"the timing runs of {j.plan.target} failed: {rec.get('time_error', {}).get('exc_message', '')}")
+    t = j.timing(cid)
+    student, reference = t.get("student") or [], t.get("reference") or []
+    if not student:
+        j.fail("speed", f"the timing runs of {j.plan.target} failed: {t.get('error') or 'no timing came back'}")
         return
-    ref = float(j.plan.info["reference_seconds"])
-    best = min(seconds)
+    if not reference:
+        j.fail("speed", "the grader measured no reference time (a bug in the grader: tell your instructor)")
+        return
+    best, ref = min(student), min(reference)
     limit = max(SPEED_FACTOR * ref, SPEED_FLOOR_SECONDS)
     j.expect(
         "speed",
@@ -152,6 +142,7 @@ def speed(j: Judge, cid: str, what: str) -> None:
 
 
 # --- practice questions -------------------------------------------------------------------------
+@scenario()
 def read_answer(value) -> dict:
     """Scenario: report a student's answer variable as plain JSON (numbers, strings, lists of them)."""
     try:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..probe import generator, plan_device, tensor
+from ..probe import generator, plan_device, tensor, scenario
 from . import Check
 from . import properties as prop
 
@@ -247,6 +247,7 @@ CELL_T, CELL_B, CELL_I, CELL_H = 5, 200, 24, 40
 P_INPUT, P_HIDDEN = 0.3, 0.8  # different, asymmetric: a swap of the two or of keep/drop shows
 
 
+@scenario("out_*", "ih_*", "hh_*")
 def cell_scenario(cls, x, w_ih, b_ih, w_hh, p_input, p_hidden, device):
     """Trusted: construct the student's cell, load the plan's weights, and record what ``ih`` and ``hh``
     receive at every step (forward pre-hooks), in two training forward calls and two evaluation calls."""
