@@ -73,7 +73,7 @@ import math
 
 import numpy as np
 
-from ..probe import generator, plan_device, size, tensor
+from ..probe import generator, plan_device, scenario, size, tensor
 from . import Check
 from . import properties as prop
 
@@ -107,6 +107,44 @@ def pack_little(mask: np.ndarray) -> np.ndarray:
 
 def _bits(b: int) -> str:
     return f"0b{b:08b}"
+
+
+def independent(j, name, a: np.ndarray, b: np.ndarray, what: str, mistake: str) -> bool:
+    """Two boolean masks (True = dropped), drawn independently, agree at a position with probability
+    r_a r_b + (1 - r_a)(1 - r_b), where r_a and r_b are their *observed* drop rates, so a wrong drop rate
+    costs only the drop-rate property. Given the two masks' counts, the number of agreements has exactly
+    this mean and a variance at most the binomial one's, so the binomial acceptance interval is conservative."""
+    ra, rb = float(a.mean()), float(b.mean())
+    prob = ra * rb + (1 - ra) * (1 - rb)
+    agree, n = int((a == b).sum()), a.size
+    interval = j.binomial(n, prob)
+    if agree in interval:
+        j.ok(name)
+        return True
+    j.fail(name, f"{what} agree on {prop.pct(agree / n)} of positions; with their drop rates ({ra:.3f} and {rb:.3f}) "
+                 f"independent masks agree on about {prop.pct(prob)} (accepted {interval.describe()}): {mistake}")
+    return False
+
+
+def judge_randomness(j, masks: dict, p_wide: float = 0.8, packed: bool = False) -> None:
+    """Fresh masks across calls a and b, rows and columns independent in a (p = 0.3) and c (p_wide), and the
+    generator honoured by g1, g2 (seeded alike) and g3 (another seed). ``masks``: call id -> dropped (2-D bool)."""
+    independent(j, "fresh mask each call", masks["a"], masks["b"], "two calls' masks",
+                "the same mask comes back every call (is a seed set inside the function, or a mask cached?)")
+    for p, cid in ((0.3, "a"), (p_wide, "c")):
+        m = masks[cid]
+        independent(j, f"rows independent at p={p}", m[0::2], m[1::2], "neighbouring rows",
+                    "one mask seems to be shared by every row (draw one value per entry of the whole shape)")
+        whole_rows = bool((m == m[:, :1]).all())
+        whole_bytes = packed and m.size % 8 == 0 and bool((m.reshape(-1, 8) == m.reshape(-1, 8)[:, :1]).all())
+        independent(j, f"columns independent at p={p}", m[:, 0::2], m[:, 1::2], "neighbouring entries",
+                    "whole bytes are kept or dropped together (draw one value per entry, then pack; not one per byte)"
+                    if whole_bytes and not whole_rows else "whole rows are kept or dropped together (draw one value per entry)")
+    if j.expect("generator honoured", np.array_equal(masks["g1"], masks["g2"]),
+                "two calls with generators seeded alike gave different masks: draw from the generator argument "
+                "(torch.rand(..., generator=generator)) instead of the global random state"):
+        independent(j, "generator seed matters", masks["g1"], masks["g3"], "masks from differently seeded generators",
+                    "the generator's seed seems to be ignored")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,21 +291,7 @@ def _packed_randomness_judge(j):
             return
         masks[cid] = ~unpack_little(arr, numel(WIDE)).reshape(WIDE)  # True = dropped
     j.ok("returns a packed mask")
-    prop.independent(j, "fresh mask each call", masks["a"], masks["b"], 0.3, "two calls' masks",
-                     "the same mask comes back every call (is a seed set inside the function, or a mask cached?)")
-    for p, cid in ((0.3, "a"), (0.8, "c")):
-        m = masks[cid]
-        prop.independent(j, f"rows independent at p={p}", m[0::2], m[1::2], p, "neighbouring rows",
-                         "one mask seems to be shared by every row (draw one value per entry of the whole shape)")
-        whole_bytes = bool((m.reshape(-1, 8) == m.reshape(-1, 8)[:, :1]).all())
-        prop.independent(j, f"columns independent at p={p}", m[:, 0::2], m[:, 1::2], p, "neighbouring entries (bits of one byte)",
-                         "whole bytes are kept or dropped together (draw one value per entry, then pack; not one per byte)"
-                         if whole_bytes else "whole rows are kept or dropped together (draw one value per entry)")
-    if j.expect("generator honoured", np.array_equal(masks["g1"], masks["g2"]),
-                "two calls with generators seeded alike gave different masks: draw from the generator argument "
-                "(torch.rand(..., generator=generator)) instead of the global random state"):
-        prop.independent(j, "generator seed matters", masks["g1"], masks["g3"], 0.3,
-                         "masks from differently seeded generators", "the generator's seed seems to be ignored")
+    judge_randomness(j, masks, packed=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,6 +608,7 @@ def _disturb(device):
         torch.rand(1000, device=device)
 
 
+@scenario("out_big", "grad_big", "chain_y2", "chain_grad")
 def lean_memory_scenario(fn, x_small, x_big, g_small, g_big, p=0.3):
     """Bytes kept by ``fn`` for two sizes of x, and gradients after other random draws and for two chained calls."""
     import warnings
@@ -709,6 +734,7 @@ def _lean_memory_judge(j):
 
 
 # --- the rest of the contract ----------------------------------------------------------------------
+@scenario()
 def rng_state_scenario(fn, x, p, seed):
     """Whether a call with ``generator=`` leaves PyTorch's global generators as they were."""
     import torch
@@ -768,7 +794,16 @@ def _lean_safety_judge(j):
         else:
             j.expect(name, np.allclose(grad, j.input_array("g"), rtol=1e-6, atol=0),
                      "nothing is dropped here, so x's gradient must equal the upstream gradient")
-    prop.judge_randomness(j, ("a", "b"), "c", ("g1", "g2", "g3"))
+    masks = {}
+    for cid in ("a", "b", "c", "g1", "g2", "g3"):
+        out = j.output("fresh and independent masks", cid)
+        if out is None:
+            return
+        if out.shape != j.input_array("x").shape:
+            j.fail("fresh and independent masks", f"expected the output's shape {j.input_array('x').shape}, got {out.shape}")
+            return
+        masks[cid] = out == 0
+    judge_randomness(j, masks)
     why = j.problem("rng")
     if why:
         j.fail("global random state untouched", why)
