@@ -202,7 +202,8 @@ def summary(result: dict) -> str:
 
     fusion = cpu["fusion"]
     lines = [
-        f"Measured on {m['cpu']} ({m['cores']} logical cores, {m['torch_threads']} thread(s)), torch {m['torch']}, {m['date']}, "
+        f"Measured on {m['cpu']} ({m['cores']} logical cores, {m['torch_threads']} thread{'s' if m['torch_threads'] != 1 else ''}), "
+        f"torch {m['torch']}, {m['date']}, "
         f"load average {m['load_average_1min']} at the start and {m.get('load_average_1min_at_end')} at the end; "
         f"median (quartiles) over {result['rounds']} rounds.",
         "",
