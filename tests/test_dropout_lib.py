@@ -226,3 +226,62 @@ def test_many_mlps_noise_has_the_stated_moments():
     for k in range(2):
         assert abs(float(xi[k].mean()) - 1) < 0.01 and abs(float(xi[k].var()) / (0.3 / 0.7) - 1) < 0.02
     assert set(torch.unique(xi[0]).tolist()) <= {0.0, float(torch.tensor(1 / 0.7))} and torch.unique(xi[1]).numel() > 2
+# --- dropout_lib.cost (chapter 9) -------------------------------------------------------------------
+
+def test_philox_reproduces_random123_known_answers():
+    from dropout_lib.cost import philox4x32
+
+    def words(counter, key):
+        return " ".join(f"{int(w):08x}" for w in philox4x32(counter, key))
+
+    # Random123's kat_vectors for philox4x32-10
+    assert words([0, 0, 0, 0], [0, 0]) == "6627e8d5 e169c58d bc57ac4c 9b00dbd8"
+    f = 0xFFFFFFFF
+    assert words([f, f, f, f], [f, f]) == "408f276d 41c83b0e a20bc7c6 6d5451fd"
+    assert (words([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0])
+            == "d16cfe09 94fdcceb 5001e420 24126ea1")
+
+
+def test_philox_stream_slices_are_computed_directly_and_look_uniform():
+    from dropout_lib.cost import philox_uniform
+
+    whole = philox_uniform(7, 0, 4003)
+    for start, stop in ((0, 1), (1, 6), (1001, 4003), (4000, 4003)):
+        assert np.array_equal(philox_uniform(7, start, stop), whole[start:stop])
+    assert whole.dtype == np.float32 and 0 <= whole.min() and whole.max() < 1
+    assert abs(whole.mean() - 0.5) < 0.03  # sd of the mean of 4003 uniforms: 0.0046
+    assert not np.array_equal(philox_uniform(8, 0, 100), whole[:100])
+
+
+def test_saved_tensors_counts_what_autograd_keeps_and_each_storage_once():
+    from dropout_lib.cost import saved_tensors, unique_bytes
+
+    x = torch.randn(100, 50, requires_grad=True)
+    _, saved = saved_tensors(lambda: torch.relu(x) * 2.0)  # relu keeps its output; a scalar product keeps nothing
+    assert [(s.dtype, s.shape, s.nbytes) for s in saved] == [("float32", (100, 50), 20_000)]
+    r = torch.relu(x)
+    _, saved = saved_tensors(lambda: r * r)  # the same tensor saved twice by one product
+    assert len(saved) == 2 and unique_bytes(saved) == 20_000
+
+
+def test_peak_memory_counts_storages_allocated_inside_and_frees_them():
+    from dropout_lib.cost import PeakMemory
+
+    keep = torch.zeros(10)
+    with PeakMemory() as m:
+        a = torch.empty(1000)  # 4,000 bytes
+        b = a.view(10, 100)  # a view: no new storage
+        c = torch.empty(500)  # 2,000 bytes
+        del c
+        d = torch.empty(250)  # 1,000 bytes, after c was freed
+        keep.add_(1)  # in place on a storage from before: not counted
+    assert m.peak == 6000 and m.current == 5000
+    del a, b, d
+
+
+def test_time_paired_returns_one_time_per_round_for_each_function():
+    from dropout_lib.cost import median_spread, time_paired
+
+    times = time_paired({"a": lambda: sum(range(100)), "b": lambda: sum(range(1000))}, rounds=4, min_seconds=1e-4)
+    assert set(times) == {"a", "b"} and all(len(v) == 4 and min(v) > 0 for v in times.values())
+    assert median_spread([1.0, 2.0, 3.0, 4.0, 100.0]) == (3.0, 2.0, 4.0)
