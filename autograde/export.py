@@ -354,7 +354,7 @@ def gradescope_reports(path: Path, student_key: str = "email") -> tuple[list[dic
     ``extra_data.autograde.students`` (from Gradescope's ``submission_metadata.json``)."""
     found, skipped = [], []
     for where, data in _walk_download(Path(path)):
-        for res in _our_results(data):
+        for res in _our_results(_unsymbol(data)):
             meta = res["extra_data"]["autograde"]
             if meta.get("error"):
                 skipped.append(f"{where}: not graded ({meta['error']}): {str(res.get('output', ''))[:120]}")
@@ -395,21 +395,22 @@ def _walk_download(path: Path):
 
 
 def _our_results(data):
-    """Every dict inside ``data`` that is a Gradescope result this grader wrote (keys may carry YAML's ':')."""
+    """Every dict inside ``data`` (keys already without YAML's Ruby-symbol ':') that is a Gradescope result
+    this grader wrote."""
     if isinstance(data, list):
         for x in data:
             yield from _our_results(x)
     elif isinstance(data, dict):
-        d = {(k[1:] if isinstance(k, str) and k.startswith(":") else k): v for k, v in data.items()}
-        extra = d.get("extra_data")
-        if isinstance(extra, dict) and isinstance(extra.get("autograde"), dict) and "tests" in d:
-            yield _unsymbol(d)
+        extra = data.get("extra_data")
+        if isinstance(extra, dict) and isinstance(extra.get("autograde"), dict) and "tests" in data:
+            yield data
             return
-        for v in d.values():
+        for v in data.values():
             yield from _our_results(v)
 
 
 def _unsymbol(x):
+    """``x`` with Ruby-symbol keys (``:score``, as Gradescope's YAML writes them) made plain."""
     if isinstance(x, dict):
         return {(k[1:] if isinstance(k, str) and k.startswith(":") else k): _unsymbol(v) for k, v in x.items()}
     if isinstance(x, list):

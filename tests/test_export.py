@@ -147,6 +147,42 @@ def test_export_and_import_are_on_the_command_line(tmp_path):
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
+def test_prairielearn_entrypoint_without_the_course_environment_costs_no_attempt(tmp_path):
+    """The stock image (no PyTorch, no nbgrader): run.sh answers by itself, gradable false, and says why."""
+    out, _ = export_prairielearn(A, tmp_path / "q")
+    root = tmp_path / "grade"
+    shutil.copytree(out / "tests", root / "tests")
+    lay_out(root / "student", "release")
+    proc = subprocess.run(["/bin/sh", str(root / "tests" / "run.sh")], capture_output=True, text=True,
+                          env={**os.environ, common.ROOT_ENV: str(root), "AUTOGRADE_PYTHON": "/bin/false"})
+    assert proc.returncode == 0 and "Dockerfile" in proc.stderr
+    res = json.loads((root / "results" / "results.json").read_text())
+    assert prairielearn.validate(res) == [] and res["gradable"] is False and "not set up yet" in res["message"]
+
+
+def test_gradescope_import_finds_results_embedded_in_submission_metadata_yml(tmp_path):
+    """Gradescope's export may carry the results inside submission_metadata.yml, with Ruby-symbol keys."""
+    import yaml
+
+    config = common.Config("gradescope", A, 600, 2048, 1.0)
+    res = gradescope.results_from(common.Outcome(report=made_up_report(A)), config,
+                                  [{"email": "ada@example.edu", "name": "Ada"}, {"email": "ben@example.edu", "name": "Ben"}])
+
+    def symbols(x):
+        if isinstance(x, dict):
+            return {f":{k}": symbols(v) for k, v in x.items()}
+        return [symbols(v) for v in x] if isinstance(x, list) else x
+
+    (tmp_path / "submission_metadata.yml").write_text(yaml.safe_dump(
+        {"submission_1": {":submitters": [{":name": "Ada"}], ":results": symbols(res)}}))
+    from autograde.export import gradescope_reports
+
+    reports, skipped = gradescope_reports(tmp_path)
+    assert not skipped and sorted(r["student"] for r in reports) == ["ada@example.edu", "ben@example.edu"]
+    assert {t["grade_id"]: t["score"] for t in reports[0]["tests"]} == {t["grade_id"]: t["score"] for t in made_up_report(A)["tests"]}
+    assert [r["student"] for r in gradescope_reports(tmp_path, "name")[0]] == ["Ada", "Ben"]
+
+
 # --- the pieces the entrypoints are made of ----------------------------------------------------------------
 def test_limits_follow_the_container_and_refuse_one_too_small():
     config = common.Config("gradescope", A, timeout_s=600, memory_mb=768, cpus=0.5)

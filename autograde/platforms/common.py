@@ -243,7 +243,7 @@ def limits_for(config: Config, res: Resources):
             f"This autograder's container has {memory} MB of memory ({res.how}); grading a notebook needs "
             f"at least {GRADER_MB + KERNEL_MIN_MB} MB (the grader about {GRADER_MB} MB, the notebook's PyTorch "
             f"kernel up to {KERNEL_MIN_MB} MB). Course staff: raise the autograder's memory "
-            f"({_where(config.platform)}) and regrade; this submission was not graded and nothing counts against it.")
+            f"({_where(config.platform)}) and regrade: this submission was not graded.")
     outside = math.ceil(OUTSIDE_NOTEBOOK_S / min(1.0, cpus))
     total = config.timeout_s - outside
     if total < 60:
@@ -464,8 +464,8 @@ def protection_sentence(report: dict) -> str:
 
     p = report.get("platform") or {}
     if p.get("sandbox_unavailable"):
-        text = ("Graded inside the platform's container without the bubblewrap sandbox (the container does not "
-                f"allow it: {p['sandbox_unavailable']}); the container, one per submission, was the isolation")
+        text = ("Graded inside the platform's container without the bubblewrap sandbox (here: "
+                f"{p['sandbox_unavailable']}); the container, one per submission, was the isolation")
     else:
         text = Protections(**report["protections"]).summary()
         text = text[0].upper() + text[1:]
