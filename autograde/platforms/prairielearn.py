@@ -1,7 +1,7 @@
 """PrairieLearn's external grader: ``/grade/tests/run.sh`` calls ``main``, which writes ``/grade/results/results.json``.
 
 The format follows PrairieLearn's "External Grading" documentation (docs.prairielearn.com/externalGrading/,
-as of January 2026): ``gradable``, ``score`` (a fraction in 0..1), ``message``, ``output``,
+``docs/externalGrading.md`` in its repository as of 2026): ``gradable``, ``score`` (a fraction in 0..1), ``message``, ``output``,
 ``format_errors`` (when not gradable) and ``tests``, each with ``name``, ``description``, ``points``,
 ``max_points``, ``message`` and ``output``; the file must stay under 1 MB. Further top-level keys are
 allowed ("you may add any additional data"): ``autograde`` carries the seed, the grade_ids with their
