@@ -69,7 +69,22 @@ class Scratch:
 
     def __exit__(self, *exc) -> None:
         self.log.close()
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf``, also through folders the kernel made unwritable (chmod 000) to leave its files behind."""
+
+    def retry(func, p, _exc):
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            if os.path.isdir(p) and not os.path.islink(p):
+                os.chmod(p, 0o700)
+            func(p)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=retry)
 
 
 @dataclass
@@ -312,6 +327,9 @@ async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
                 except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
                     run.notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
                 finally:
+                    import atexit
+
+                    atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered when the start fails
                     await _shutdown(km)
                     if cgroup:
                         cgroup.kill_all()
