@@ -91,14 +91,12 @@ fi
 "$VENV/bin/pip" install --quiet --no-cache-dir -r "$SRC/requirements.txt"
 if "$VENV/bin/pip" list 2>/dev/null | grep -qi '^nvidia-'; then echo "CUDA packages were installed" >&2; exit 1; fi
 
-# The grader and every kernel import autograde from $SRC/autograde: one copy, no install. Kernels find it
-# through a folder holding only a link to it (the sandbox lets a kernel list that folder, not $SRC).
-mkdir -p /autograder/pkgs
-ln -sfn "$SRC/autograde" /autograder/pkgs/autograde
-echo /autograder/pkgs > "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/autograde-course.pth"
+# One copy of autograde, in $SRC: the grader imports it from there, every kernel through a link in the
+# environment's site-packages (the sandbox binds the Python installation and $SRC/autograde, not $SRC).
+ln -sfn "$SRC/autograde" "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/autograde"
 "$VENV/bin/python" -m compileall -q "$SRC/autograde"
 id -u {user} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin {user}
-chmod -R a+rX,go-w "$SRC" "$VENV" /autograder/pkgs
+chmod -R a+rX,go-w "$SRC" "$VENV"
 
 # Fail the build now rather than at the first submission.
 "$VENV/bin/python" -I -c "import sys; sys.path.insert(0, '$SRC'); import torch, autograde.grade, autograde.platforms.gradescope; assert torch.version.cuda is None, torch.__version__"
@@ -145,7 +143,7 @@ PL_NOT_READY = ("This question's grading image is not set up yet (it lacks the c
 PL_DOCKERFILE = """# The grading image for PrairieLearn's external grader: the course's pinned Python environment (PyTorch's
 # CPU wheel, no CUDA packages), bubblewrap, and the unprivileged user the notebooks are graded as. The grader
 # itself is not in the image: PrairieLearn copies the question's tests/ folder to /grade/tests for every job,
-# and kernels import it through /autograde-pkgs/autograde, a link to /grade/tests/autograde.
+# and kernels import it through a link in site-packages to /grade/tests/autograde (dangling until then).
 #   docker build --platform linux/amd64 -t YOUR_DOCKERHUB_USER/dropout-grader:{version} .
 #   docker push YOUR_DOCKERHUB_USER/dropout-grader:{version}
 # then export again with --image YOUR_DOCKERHUB_USER/dropout-grader:{version} (or edit info.json) and sync
@@ -160,8 +158,7 @@ RUN python -m venv /autograde-venv \\
  && /autograde-venv/bin/pip install --no-cache-dir --no-deps --index-url {torch_index} "$(grep -E '^torch==' /tmp/requirements.txt)" \\
  && /autograde-venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt \\
  && ! /autograde-venv/bin/pip list 2>/dev/null | grep -qi '^nvidia-' \\
- && mkdir /autograde-pkgs && ln -s /grade/tests/autograde /autograde-pkgs/autograde \\
- && echo /autograde-pkgs > "$(/autograde-venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/autograde-course.pth" \\
+ && ln -s /grade/tests/autograde "$(/autograde-venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/autograde" \\
  && useradd --system --no-create-home --shell /usr/sbin/nologin {user}
 """
 

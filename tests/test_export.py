@@ -9,8 +9,9 @@ a broken submission, and compares scores and per-test points with ``autograde gr
 files; then the submissions no grader can grade (no notebook, not JSON, another assignment's, several),
 the results' schemas, hidden tests' code never shown, and the results' way back into nbgrader's gradebook.
 
-The platform roots live under /var/tmp, not /tmp: the sandbox gives each kernel a private /tmp, which
-would hide a grader unpacked under the host's /tmp (on the platforms it lives in /autograder or /grade).
+The platform roots live in ``_build/``, beside this environment (its packages are hard-linked into the
+platform's, not copied) and not under /tmp: the sandbox gives each kernel a private /tmp, which would hide a
+grader unpacked under the host's /tmp (on the platforms it lives in /autograder or /grade).
 """
 
 import csv
@@ -73,7 +74,7 @@ def test_gradescope_zip_holds_what_the_grader_needs_and_nothing_else(aid, tmp_pa
     # CPU wheels only: torch alone from PyTorch's CPU index, the rest from requirements.txt; bubblewrap; the user
     assert "--no-deps --index-url https://download.pytorch.org/whl/cpu" in setup and "grep -E '^torch=='" in setup
     assert "-r \"$SRC/requirements.txt\"" in setup and "apt-get install" in setup and "bubblewrap" in setup
-    assert "useradd" in setup and "nvidia-" in setup
+    assert "useradd" in setup and "nvidia-" in setup and 'ln -sfn "$SRC/autograde"' in setup
     assert config["assignment"] == aid and config["seed"] is None and config["hidden_visibility"] == "after_published"
     assert set(config["answer_ids"]) == set(ALL)  # to recognise another assignment's notebook without its source
     assert (config["memory_mb"], config["cpus"], config["timeout_s"]) == (768, 0.5, 600)  # Gradescope's defaults
@@ -111,7 +112,7 @@ def test_prairielearn_question_folder(aid, tmp_path):
     assert os.access(out / "tests" / "run.sh", os.X_OK)
     docker = (out / "image" / "Dockerfile").read_text()
     assert "--no-deps --index-url https://download.pytorch.org/whl/cpu" in docker and "bubblewrap" in docker
-    assert "/autograde-pkgs" in docker and "useradd" in docker
+    assert "ln -s /grade/tests/autograde" in docker and "useradd" in docker
     assert (out / "image" / "requirements.txt").read_bytes() == (ROOT / "requirements.txt").read_bytes()
 
 
@@ -309,25 +310,36 @@ def test_the_grading_child_reports_through_its_own_pipe(tmp_path):
 
 
 # --- the round trip: the real entrypoints on real notebooks (slow) ----------------------------------------
-def platform_root() -> Path:
-    base = "/var/tmp" if os.path.isdir("/var/tmp") else None
-    return Path(tempfile.mkdtemp(prefix="autograde-platform-test-", dir=base))
+def platform_base() -> Path:
+    """A scratch folder beside this environment (hard links need the same file system), never under /tmp."""
+    (ROOT / "_build").mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="platform-tests-", dir=ROOT / "_build"))
 
 
-def interpreter(where: Path, package: Path) -> Path:
-    """A Python for the platform's side, set up as setup.sh and the Dockerfile set theirs up: a .pth names a
-    folder holding only a link to the exported package (here beside this environment's site-packages)."""
+def platform_python(where: Path) -> Path:
+    """A Python environment set up as setup.sh and the Dockerfile set theirs up: the pinned packages (this
+    environment's, hard-linked rather than copied) and no autograde but the link ``use_package`` makes."""
     import sysconfig
 
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where / "venv")], check=True)
-    site = Path(subprocess.run([str(where / "venv" / "bin" / "python"), "-c",
-                                "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    (where / "pkgs").mkdir()
-    (where / "pkgs" / "autograde").symlink_to(package)
-    (site / "autograde-course.pth").write_text(f"{where / 'pkgs'}\n")
-    (site / "course-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return where / "venv" / "bin" / "python"
+    shutil.rmtree(site)
+    subprocess.run(["cp", "-al", sysconfig.get_paths()["purelib"], str(site)], check=True)
+    for p in site.glob("__editable__*"):  # this checkout's editable install: the platform has none
+        p.unlink()
+    return python
+
+
+def use_package(python: Path, package: Path) -> None:
+    """Point the environment's ``autograde`` link at an exported package, as setup.sh / the Dockerfile do."""
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    link = site / "autograde"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(package)
 
 
 def broken_submission() -> nbformat.NotebookNode:
@@ -345,6 +357,8 @@ UNGRADABLE = ("empty", "not_json", "wrong_assignment", "two_notebooks")
 
 
 def lay_out(folder: Path, case: str) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
     folder.mkdir(parents=True)
     if case in SUBMISSIONS:
         write(SUBMISSIONS[case](), folder, A)
@@ -365,10 +379,12 @@ def run_entrypoint(script: Path, root: Path, python: Path, env_extra=None) -> su
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory):
     """Every submission graded once by each route: ``autograde grade``, Gradescope's run_autograder (with the
-    sandbox) and PrairieLearn's run.sh (with bubblewrap out of reach: the fallback a Docker container forces)."""
-    base = platform_root()
+    sandbox) and PrairieLearn's run.sh (with bubblewrap out of reach: the fallback a Docker container forces).
+    Each platform's export is unpacked once, as the platform builds its image once, and graded submission
+    after submission."""
+    base = platform_base()
     files = tmp_path_factory.mktemp("files")
-    out = {"grade": {}, "gradescope": {}, "prairielearn": {}, "logs": {}, "base": base}
+    out = {"grade": {}, "gradescope": {}, "prairielearn": {}, "logs": {}}
     try:
         for case in SUBMISSIONS:
             lay_out(files / case, case)
@@ -377,30 +393,32 @@ def round_trip(tmp_path_factory):
                                   capture_output=True, text=True, timeout=900, cwd=ROOT)
             assert proc.returncode == 0, proc.stderr
             out["grade"][case] = json.loads(proc.stdout)
+        python = platform_python(base / "venv")
+
         zip_path, _ = export_gradescope(A, base / "gs-export", seed=SEED)
-        gs_python = None
+        root = base / "gs" / "autograder"
+        with zipfile.ZipFile(zip_path) as z:
+            z.extractall(root / "source")
+        (root / "source" / "run_autograder").chmod(0o755)
+        shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
+        use_package(python, root / "source" / "autograde")
         for case in (*SUBMISSIONS, *UNGRADABLE):
-            root = base / f"gs-{case}" / "autograder"
-            with zipfile.ZipFile(zip_path) as z:
-                z.extractall(root / "source")
-            for name in ("setup.sh", "run_autograder"):
-                (root / "source" / name).chmod(0o755)
-            shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
             lay_out(root / "submission", case)
+            shutil.rmtree(root / "results", ignore_errors=True)
             (root / "submission_metadata.json").write_text(json.dumps(
                 {"id": 1, "users": [{"email": f"{case}@example.edu", "id": 7, "name": case.title()}]}))
-            python = interpreter(root.parent, root / "source" / "autograde")
             proc = run_entrypoint(root / "run_autograder", root, python)
             out["logs"][("gradescope", case)] = proc.stdout + proc.stderr
             assert proc.returncode == 0, proc.stdout + proc.stderr
             out["gradescope"][case] = json.loads((root / "results" / "results.json").read_text())
-            gs_python = gs_python or python
+
         question, _ = export_prairielearn(A, base / "pl-question", seed=SEED, image="example/dropout-grader:1")
+        root = base / "pl" / "grade"
+        shutil.copytree(question / "tests", root / "tests")
+        use_package(python, root / "tests" / "autograde")
         for case in (*SUBMISSIONS, *UNGRADABLE):
-            root = base / f"pl-{case}" / "grade"
-            shutil.copytree(question / "tests", root / "tests")
             lay_out(root / "student", case)
-            python = interpreter(root.parent, root / "tests" / "autograde")
+            shutil.rmtree(root / "results", ignore_errors=True)
             # PATH without bubblewrap: sandbox.require() fails as it does in a Docker container
             proc = run_entrypoint(root / "tests" / "run.sh", root, python, {"PATH": "/nonexistent"})
             out["logs"][("prairielearn", case)] = proc.stdout + proc.stderr
