@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograde grade|release|checks``.
+"""Command line: ``python -m autograde grade|batch|release|checks|export|import``.
 
 Errors a person can fix are printed as one paragraph on stderr with exit status 2; an internal error
 says so in one paragraph too (set AUTOGRADE_DEBUG=1 for the traceback).
@@ -157,6 +157,9 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_release)
     c = sub.add_parser("checks", help="list the checks test cells can call")
     c.set_defaults(func=cmd_checks)
+    from .export import add_parsers  # export (Gradescope, PrairieLearn) and import (their grades into the gradebook)
+
+    add_parsers(sub)
     return ap
 
 
