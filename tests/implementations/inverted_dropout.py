@@ -237,7 +237,7 @@ SCALERS = [
          "            layers.append(new)\n"
          "            seen += 1\n"
          "        else:\n            layers.append(copy.deepcopy(layer))\n"
-         "    return nn.Sequential(*layers)\n"),
+         "    return nn.Sequential(*layers).train(model.training)\n"),
     _sfi("enumerate_data", _COPY + "    first = True\n"
          "    for m in new:\n"
          "        if isinstance(m, nn.Linear):\n"
