@@ -109,6 +109,7 @@ DB_CHECK = (
     "    if not 0 <= p <= 1:\n        raise ValueError(f'p={p}')\n"
     "    if x.dim() != 4:\n        raise ValueError('x must be (N, C, H, W)')\n"
     "    N, C, H, W = x.shape\n"
+    "    if int(block_size) != block_size:\n        raise ValueError(f'block_size={block_size} is not an integer')\n"
     "    b = int(block_size)\n"
     "    if b < 1 or b > min(H, W):\n        raise ValueError(f'block_size={block_size}')\n"
 )
