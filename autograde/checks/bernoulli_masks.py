@@ -1,13 +1,50 @@
 """Checks for assignment 02_bernoulli_masks: ``bernoulli_mask`` and ``dropout_standard``.
 
-Contracts (p is the drop probability, q = 1 - p the keep probability):
+p is the drop probability, q = 1 - p the keep probability. Statistical properties are binomial tests
+(``Judge.binomial``) or exact conditional tests of independence (``properties.agreement_interval``), each with
+false-failure probability 1e-7, at most ten per check (``autograde.stats``).
 
-- ``bernoulli_mask(shape, p, generator=None, device=None)``: float32 tensor of ``shape``; each entry
-  0.0 with probability p and 1.0 otherwise, independently and freshly on each call; reproducible from a
-  seeded ``generator``; on ``device``; ``ValueError`` outside [0, 1].
-- ``dropout_standard(x, p, training=True, generator=None)``: classic dropout. Training: ``x * m``;
-  evaluation: ``x * q``; same dtype and device as x; x untouched; gradient ``m * upstream`` in training
-  and ``q * upstream`` in evaluation; ``ValueError`` outside [0, 1].
+Contract clause (the task text above each graded function) -> check.property that exercises it.
+
+``bernoulli_mask(shape, p, generator=None, device=None)``
+- a torch.float32 tensor -> bernoulli_mask.contract."dtype", "binary at p=..."
+- of the given shape, given as a tuple, a list or a torch.Size -> bernoulli_mask.contract."shape" (3 shapes)
+- on device; None means the CPU -> bernoulli_mask.contract."device" (CUDA only: "cuda" skipped with a note on a
+  CPU-only machine), "default device"
+- each entry 0.0 with probability p, 1.0 otherwise -> bernoulli_mask.contract."binary at p=...", "drop rate at
+  p=..." (p = 0.1, 0.3, 0.8)
+- independently of every other entry -> bernoulli_mask.randomness."rows independent at p=...", "columns
+  independent at p=..." (p = 0.3, 0.8)
+- a fresh mask on every call -> bernoulli_mask.randomness."fresh mask each call"
+- random numbers from generator when given (seeded alike, the same mask) -> bernoulli_mask.randomness."generator
+  honoured", "generator seed matters"
+- otherwise from PyTorch's global random state -> bernoulli_mask.randomness."global random state without a
+  generator" (two calls after the same torch.manual_seed)
+- p = 0 keeps everything, p = 1 drops everything -> bernoulli_mask.contract."p=0 keeps everything", "p=1 drops
+  everything"
+- ValueError outside [0, 1] -> bernoulli_mask.contract."ValueError outside [0, 1]"
+- fast: no Python loop over entries -> bernoulli_mask.speed."speed" (against torch's bernoulli_, timed by the
+  grader)
+
+``dropout_standard(x, p, training=True, generator=None)``
+- training: x * m with m a Bernoulli mask of x's shape; survivors unchanged, dropped ones zero ->
+  dropout_standard.contract."shape", "kept values unchanged at p=...", "drop rate at p=..."; the mask's
+  independence and freshness -> dropout_standard.safety."rows/columns independent at p=...", "fresh mask each
+  call"
+- evaluation: x * q, no randomness -> dropout_standard.contract."evaluation scales by q"
+- x's dtype and device; float64 in, float64 out with survivors exactly x -> dropout_standard.contract."dtype",
+  "device" (CUDA only); dropout_standard.safety."float64 preserved"
+- x never modified -> dropout_standard.safety."input unchanged"
+- gradient m * upstream in training, q * upstream at evaluation -> dropout_standard.safety."gradient in training
+  is mask * upstream", "gradient at evaluation is q * upstream"
+- at p = 1 the output need not be connected to x; if it is, its gradient is zero, never NaN ->
+  dropout_standard.safety."gradient at p=1 is zero or absent"
+- p = 1 gives zeros, never NaN, in training and evaluation -> dropout_standard.contract."p=1 gives zeros in
+  training", "p=1 gives zeros at evaluation"; (p = 0 -> "p=0 is the identity")
+- ValueError outside [0, 1], in training and evaluation -> dropout_standard.contract."ValueError outside [0, 1]"
+- generator passed on to the mask; without one the global random state -> dropout_standard.safety."generator
+  honoured", "generator seed matters", "global random state without a generator"
+- fast on a million entries -> dropout_standard.speed."speed" (against torch.nn.functional.dropout)
 """
 
 from __future__ import annotations

@@ -1,20 +1,60 @@
 """Checks for assignment 05_cnn_dropout: ``dropout2d``, ``dropblock2d`` and the practice questions.
 
-Contracts (p is the drop probability, q = 1 - p the keep probability; x has shape (N, C, H, W)):
+p is the drop probability, q = 1 - p the keep probability; x has shape (N, C, H, W).
 
-- ``dropout2d(x, p, training=True, generator=None)``: spatial (channel) dropout. One Bernoulli draw per
-  (sample, channel), shared over height and width, independent across samples, channels and calls;
-  kept maps are ``x / q``, dropped maps are 0; evaluation returns x; ``ValueError`` for p outside
-  [0, 1] or an x that is not 4-D; dtype, device, gradient ``m / q * upstream``, x untouched, p = 1 gives
-  zeros (never NaN); random numbers from ``generator`` when one is given.
-- ``dropblock2d(x, p, block_size, training=True, generator=None)``: DropBlock (Ghiasi et al. 2018) with
-  the paper's sampling. For each (sample, channel) map independently, every top-left corner (i, j) with
-  0 <= i <= H - b and 0 <= j <= W - b is a seed with probability
-  gamma = p * H * W / (b^2 * (H - b + 1) * (W - b + 1)); each seed drops the b x b square it starts, so
-  every block lies inside the map. Kept units are multiplied by one factor for the whole tensor,
-  x.numel() / (number of kept units), so the rescaled mask averages exactly 1 over the tensor; if nothing
-  is kept the output is zeros. p = 0 returns x, p = 1 returns zeros, evaluation returns x; ``ValueError`` for p
-  outside [0, 1], block_size < 1 or larger than min(H, W), and an x that is not 4-D.
+Contract clause (the task text above each graded function) -> check.property that exercises it.
+
+``dropout2d(x, p, training=True, generator=None)``
+- ValueError if x is not 4-D or p is outside [0, 1], in training and in evaluation -> dropout2d.contract.
+  "ValueError unless x is 4-D" (3-D, 2-D, 5-D, 3-D at evaluation), "ValueError outside [0, 1]"
+- one Bernoulli draw per (sample, channel), the same decision over H x W -> dropout2d.contract."one draw per
+  (sample, channel) at p=..."; dropout2d.sharing."one draw per (sample, channel) at p=..."
+- kept with probability q -> dropout2d.contract."drop rate per (sample, channel) at p=..." (p = 0.1, 0.3, 0.8)
+- independent across samples, channels and calls -> dropout2d.sharing."samples independent at p=...", "channels
+  independent at p=..."; dropout2d.safety."fresh mask each call"
+- kept maps x / q (relative error 1e-5), dropped maps 0 -> dropout2d.contract."kept maps are x / q at p=..."
+- evaluation returns x -> dropout2d.contract."evaluation returns x"
+- p = 0 returns x, p = 1 zeros (never NaN) -> dropout2d.contract."p=0 is the identity", "p=1 gives zeros"
+- x's dtype and device; float64 with kept maps x / q to 1e-12 -> dropout2d.contract."dtype", "device" (CUDA only:
+  "cuda" skipped with a note on a CPU-only machine); dropout2d.safety."float64 preserved"
+- x never modified -> dropout2d.safety."input unchanged"
+- gradient m / q * upstream; at p = 1 zero or none, never NaN -> dropout2d.safety."gradient in training is m / q *
+  upstream", "gradient at evaluation is upstream", "gradient at p=1 is zero or absent"
+- generator when given, else PyTorch's global random state -> dropout2d.safety."generator honoured", "generator
+  seed matters", "global random state without a generator"
+
+``dropblock2d(x, p, block_size, training=True, generator=None)`` (b = block_size)
+- every valid corner a seed with probability gamma = p H W / (b^2 (H - b + 1)(W - b + 1)) -> dropblock2d.blocks.
+  "seed rate gamma at p=...", "dropped fraction close to p at p=..." (p = 0.1, 0.3)
+- independently of every other corner, map and call -> dropblock2d.safety."maps independent across samples",
+  "maps independent across channels", "fresh mask each call" (corners within a map: "seed rate gamma", whose
+  lattice units are independent only if the corners are)
+- a seed drops the b x b square it starts; every block inside the map -> dropblock2d.blocks."blocks are 3 x 3
+  squares at p=...", "smallest dropped region is block_size x block_size", "blocks are 5 x 5 squares on 12 x 20
+  maps"
+- every valid corner, the last row and column included, can seed a block (so every position can be dropped) ->
+  dropblock2d.blocks."every position can be dropped"
+- kept units multiplied by one factor x.numel() / (number kept) -> dropblock2d.contract."one scale for all kept
+  units at p=..."
+- zeros when no unit is kept (never NaN) -> dropblock2d.contract."zeros when nothing is kept"
+- evaluation returns x; p = 0 returns x; p = 1 returns zeros -> dropblock2d.contract."evaluation returns x",
+  "p=0 is the identity", "p=1 gives zeros"
+- block_size = 1 is element-wise dropout with gamma = p -> dropblock2d.contract."block_size=1 drop rate at p=0.3",
+  "block_size=1 units independent"
+- ValueError for p outside [0, 1], a non-integer block_size (2.5), block_size < 1 or > min(H, W), x not 4-D ->
+  dropblock2d.contract."ValueError for bad arguments"; and at evaluation -> "ValueError for bad arguments at
+  evaluation"
+- x's dtype and device; float64 scaled to 1e-12 -> dropblock2d.contract."dtype", "device" (CUDA only);
+  dropblock2d.safety."float64 preserved"
+- x never modified -> dropblock2d.safety."input unchanged"
+- gradient: upstream masked and scaled like the forward pass; at p = 1 zero or none -> dropblock2d.safety.
+  "gradient in training is m * scale * upstream", "gradient at evaluation is upstream", "gradient at p=1 is zero
+  or absent"
+- generator when given, else PyTorch's global random state -> dropblock2d.safety."generator honoured",
+  "generator seed matters", "global random state without a generator"
+
+Practice questions -> cnn_dropout.qN."answer" (letters in any case and spacing; numbers of any real type within
+1e-6, relative above 1: ``properties.answer_check``).
 
 Statistics. Every binomial test goes through ``Judge.binomial`` (false failure 1e-7 each). DropBlock's
 units are not independent within a map, so two of its properties need more care:
@@ -34,6 +74,12 @@ units are not independent within a map, so two of its properties need more care:
   gamma off by the valid-region factor (E = 0.205 at p = 0.3) is rejected (at p = 0.1 that mistake is
   caught by the seed-rate test instead). These Bernstein tests count
   against the check's budget of ten statistical tests like binomial ones.
+- *Shared maps.* Both bounds need independent maps. An output whose channel maps are identical within every
+  sample (or whose samples are identical) is one draw repeated, so ``independent_maps`` keeps one map per
+  group; the sharing is the mistake dropblock2d.safety names, and the rates are judged on what was sampled.
+- *Coverage.* A position reached by k valid corners stays kept in M independent maps with probability
+  (1 - gamma)^(k M); summed over the positions (union bound) that is about 1e-52 for the blocks check's 2 x 2048
+  maps. The property is skipped, not failed, when that bound exceeds 1e-7 (too few independent maps).
 """
 
 from __future__ import annotations

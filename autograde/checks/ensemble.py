@@ -4,18 +4,65 @@ Contracts (p is the drop probability, q = 1 - p the keep probability). ``f(x, ma
 thinned network: ``mask`` is one float 0/1 tensor of shape ``(n,)`` on x's device (1 = unit kept), and
 a mask with k ones has probability ``q**k * p**(n - k)`` under dropout.
 
-- ``all_masks(n)``: a float32 tensor of shape ``(2**n, n)`` holding every 0/1 row exactly once, in any
-  order; ``n = 0`` gives shape ``(1, 0)`` (one empty mask); ``ValueError`` for ``n < 0``.
-- ``exact_ensemble_mean(f, x, p, n)``: the arithmetic ensemble mean, the sum over all ``2**n`` masks of
-  ``q**k p**(n-k) f(x, m)``; ``p = 0`` gives ``f(x, ones)``, ``p = 1`` gives ``f(x, zeros)``;
-  ``ValueError`` outside [0, 1].
-- ``geometric_ensemble_mean(f, x, p, n)``: f returns probabilities over the last dimension; the
-  normalised weighted geometric mean ``exp(sum_m w_m log f(x, m))`` renormalised over that dimension,
-  computed without NaN when some probabilities are 0 (and at p = 0 or 1, where most weights are 0);
-  ``ValueError`` outside [0, 1].
-- ``mc_ensemble_mean(f, x, p, n, k, generator=None)``: the mean of f over k masks, each unit kept
-  independently with probability q, drawn freshly on every call, from ``generator`` when given;
-  ``ValueError`` for p outside [0, 1] or k < 1.
+Contract clause (the task text above each graded function) -> check.property that exercises it.
+
+``all_masks(n)``
+- a torch.float32 tensor of shape (2**n, n), one mask per row, entries 0.0 and 1.0 -> all_masks.contract."dtype
+  float32", "every mask exactly once" (shape and values are part of it)
+- on the CPU (no device argument) -> all_masks.contract."on the CPU"
+- every one of the 2**n masks exactly once, in any order, the same set on every call -> all_masks.contract.
+  "every mask exactly once" (n = 0, 1, 2, 3, 5, 10, 12), "deterministic"
+- n = 0 gives shape (1, 0) -> all_masks.contract."every mask exactly once" (at n = 0)
+- ValueError if n < 0 -> all_masks.contract."ValueError for n < 0"
+
+``exact_ensemble_mean(f, x, p, n)``
+- the sum over all masks of q**k p**(n-k) f(x, m), within 1e-4 relative plus 1e-6 absolute, with the shape of
+  f's output -> exact_ensemble_mean.contract."value at p=... (n=...)" (p = 0.1, 0.3, 0.8; n = 6, 8; a network
+  with and without a second layer); exact_ensemble_mean.edge."value at p=... (n=..., x of shape ...)" (n = 1,
+  n = 10, a single example of shape (4,) and a batch)
+- f called exactly once for each mask, one (n,) 0/1 float mask on x's device at a time (masks of weight 0 may be
+  skipped) -> exact_ensemble_mean.contract."f called once per mask"; a mask of another shape, dtype, device or
+  with values other than 0/1 makes the trusted f raise BadMask, reported by the value properties
+- p = 0 gives f(x, ones), p = 1 gives f(x, zeros), no NaN -> exact_ensemble_mean.contract."p=0 gives the full
+  network", "p=1 gives the empty network"
+- ValueError outside [0, 1] -> exact_ensemble_mean.contract."ValueError outside [0, 1]"
+
+``geometric_ensemble_mean(f, x, p, n)``
+- the normalised weighted geometric mean, within 1e-4 relative plus 1e-5 absolute, the shape of f's output ->
+  geometric_ensemble_mean.contract."value at p=... (n=...)"; geometric_ensemble_mean.safety."one example (x of
+  shape (4,)) at p=0.1, n=8"
+- f called as in exact_ensemble_mean -> geometric_ensemble_mean.contract."f called once per mask"
+- sums to 1 along the last dimension -> geometric_ensemble_mean.contract."sums to 1 over classes"
+- no NaN where the mean is defined: zero probabilities, and p = 0 or 1 where most weights are 0 ->
+  geometric_ensemble_mean.contract."p=0 gives the full network", "p=1 gives the empty network";
+  geometric_ensemble_mean.safety."zero probabilities at p=..." (p = 0, 1, 0.3)
+- no clamping at an epsilon (it biases the answer) -> geometric_ensemble_mean.safety."zero probabilities at p=0.3"
+  (a class with geometric mean exactly 0)
+- NaN exactly where every class has probability 0 in some network of positive weight (0 / 0), the usual values
+  elsewhere -> geometric_ensemble_mean.safety."NaN where every class has geometric mean 0" (even rows undefined,
+  odd rows not)
+- ValueError outside [0, 1] -> geometric_ensemble_mean.contract."ValueError outside [0, 1]"
+
+``mc_ensemble_mean(f, x, p, n, k, generator=None)``
+- each mask keeps each unit independently with probability q -> mc_ensemble_mean.contract."drop rate at p=..."
+  (p = 0.1, 0.3, 0.8); mc_ensemble_mean.randomness."units independent at p=..."
+- the k masks independent of each other -> mc_ensemble_mean.randomness."samples independent at p=..."
+- new on every call -> mc_ensemble_mean.randomness."fresh masks each call"
+- f called exactly k times, once per (n,) 0/1 float mask -> mc_ensemble_mean.contract."k samples" (k = 1, 7, 300)
+- the plain mean of the k results, within 1e-4 relative plus 1e-6 absolute -> mc_ensemble_mean.contract."mean of
+  f over the masks drawn"
+- random numbers from generator when given (same masks and result) -> mc_ensemble_mean.randomness."generator
+  honoured", "generator seed matters"
+- otherwise from PyTorch's global random state -> mc_ensemble_mean.randomness."global random state without a
+  generator"
+- masks on x.device -> the trusted f raises BadMask otherwise (reported by every value property); testable on a
+  CUDA machine only
+- p = 0 keeps every unit, p = 1 drops every unit -> mc_ensemble_mean.contract."p=0 keeps every unit", "p=1 drops
+  every unit"
+- ValueError for p outside [0, 1] or k < 1 -> mc_ensemble_mean.contract."ValueError outside [0, 1]", "ValueError
+  for k < 1"
+
+Practice questions -> answer_qN.ensemble."answer" (one letter, any case and spacing).
 
 The probe cannot hand a student's function a callable built in the trusted process, so each call is a
 *scenario* (see ``autograde.probe``): trusted code in the child process builds f, a tiny ReLU network
@@ -297,7 +344,11 @@ def _result(j, name, cid) -> np.ndarray | None:
     if kind:
         j.fail(name, f"{j.plan.target} returned a {kind}, expected a torch.Tensor")
         return None
-    return j.array(cid)
+    out = j.array(cid)
+    if out is None or out.dtype.kind not in "biuf":
+        j.fail(name, f"no result of {j.plan.target} came back as numbers (expected a torch.Tensor of f's output shape)")
+        return None
+    return out
 
 
 def _case_logp(j, cid, masks):
@@ -486,6 +537,7 @@ def _all_masks_judge(j):
         j.ok("every mask exactly once")
     again = prop.tensor_out(j, "deterministic", "again", (32, 5))
     once = None if j.problem("n5") else j.array("n5")
+    once = once if once is not None and once.shape == (32, 5) else None
     if again is not None:
         j.expect(
             "deterministic", once is not None and {tuple(r) for r in again} == {tuple(r) for r in once},

@@ -1,21 +1,68 @@
 """Checks for assignment 04_inverted_dropout: ``dropout_inverted``, ``Dropout`` and ``scale_for_inference``.
 
-Contracts (p is the drop probability, q = 1 - p the keep probability):
+p is the drop probability, q = 1 - p the keep probability. Statistical properties are binomial tests or exact
+conditional tests of independence (``properties.agreement_interval``), 1e-7 each, at most ten per check.
 
-- ``dropout_inverted(x, p, training=True, generator=None)``: inverted dropout. Training: ``x * m / q``
-  with ``m`` a fresh Bernoulli(q) mask of x's shape, and zeros (never NaN) at p = 1; evaluation: ``x``
-  unchanged, whatever p; same dtype and device as x; x untouched; gradient ``m / q * upstream`` in
-  training and ``upstream`` at evaluation; ``generator`` honoured; ``ValueError`` outside [0, 1].
-- ``Dropout(p)``: an ``nn.Module`` doing the same, following ``self.training`` (``.train()`` /
-  ``.eval()``, also when switched through a parent module); no parameters; ``ValueError`` at
-  construction for p outside [0, 1].
-- ``scale_for_inference(model, p)``: ``model`` is an ``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU``
-  layers trained with *classic* dropout (drop probability p, no rescaling in training) applied to the
-  input of every ``nn.Linear`` except the first. Returns a new model (the original is not modified)
-  whose ``nn.Linear`` weights, except the first layer's, are multiplied by q; biases, the first layer,
-  dtype and device unchanged; ``ValueError`` outside [0, 1].
+Contract clause (the task text above each graded function) -> check.property that exercises it.
 
-The practice questions of chapter 4 are graded as answer variables ``answer_q1`` ... ``answer_q5``.
+``dropout_inverted(x, p, training=True, generator=None)``
+- training: x * m / q, m a 0/1 mask of x's shape, each entry dropped with probability p -> dropout_inverted.
+  contract."shape", "drop rate at p=..." (p = 0.1, 0.3, 0.8)
+- independently -> dropout_inverted.safety."rows independent at p=...", "columns independent at p=..."
+- survivors exactly x / q (relative error 1e-5), dropped ones 0 -> dropout_inverted.contract."kept values are
+  x / q at p=..."
+- p = 0 returns the values of x -> dropout_inverted.contract."p=0 is the identity"
+- p = 1 returns zeros, never NaN -> dropout_inverted.contract."p=1 gives zeros, not NaN"
+- evaluation returns x unchanged, whatever p -> dropout_inverted.contract."evaluation returns x", "evaluation
+  returns x at p=1"
+- x's dtype and device -> dropout_inverted.contract."dtype", "device" (CUDA only: "cuda" skipped with a note on
+  a CPU-only machine)
+- float64 in, float64 out, survivors x / q to 1e-12 -> dropout_inverted.safety."float64 preserved"
+- x never modified -> dropout_inverted.safety."input unchanged"
+- gradient m / q * upstream in training, upstream at evaluation -> dropout_inverted.safety."gradient in training
+  is mask / q * upstream", "gradient at evaluation is the upstream gradient"
+- at p = 1 the output need not be connected to x; if it is, its gradient is zero, never NaN ->
+  dropout_inverted.safety."gradient at p=1 is zero or absent"
+- random numbers from generator when given (seeded alike, the same mask) -> dropout_inverted.safety."generator
+  honoured", "generator seed matters"
+- otherwise from PyTorch's global random state -> dropout_inverted.safety."global random state without a
+  generator"
+- a new mask on every call -> dropout_inverted.safety."fresh mask each call"
+- ValueError outside [0, 1], in training and in evaluation -> dropout_inverted.contract."ValueError outside
+  [0, 1]"
+
+``Dropout(p)`` (an nn.Module)
+- ValueError at construction for p outside [0, 1] -> Dropout.contract."ValueError at construction"
+- keeps p as a setting; no parameters -> Dropout.contract."no parameters"; the drop rate follows the p given ->
+  Dropout.contract."drop rate at p=..."
+- forward follows self.training: after train() inverted dropout -> Dropout.contract."forward returns a tensor",
+  "kept values are x / q at p=...", "drop rate at p=..."; a fresh mask every forward -> Dropout.masks."fresh mask
+  each forward"; independent for every entry -> Dropout.masks."rows independent at p=...", "columns independent
+  at p=..."; zeros at p = 1 -> Dropout.contract."p=1 gives zeros in training, x at evaluation"
+- after eval() it returns x -> Dropout.contract."eval() returns x", "p=1 gives zeros in training, x at evaluation"
+- also when switched on a model containing the module -> Dropout.contract."eval() of a parent model returns x";
+  Dropout.masks."train() after eval() drops again"
+- and when switched back and forth on the module itself (do not override train()/eval()) -> Dropout.masks."train()
+  after eval() on the module itself drops again"
+- x's shape, dtype and device -> Dropout.contract."shape", "dtype", "device" (CUDA only)
+- x not modified -> Dropout.masks."input unchanged"
+- gradients flow back, m / q * upstream; at p = 1 zero or none, never NaN -> Dropout.masks."gradient is mask / q *
+  upstream", "gradient at p=1 is zero or absent"
+
+``scale_for_inference(model, p)`` (properties named "<requirement> (<case>)", one per conversion)
+- every nn.Linear's weight except the first multiplied by q (relative error 1e-5) -> "later weights scaled by q
+  (...)", "outputs match (...)" in scale_for_inference.contract (3 layers, p = 0.3) and .more (4 layers at p = 0.8,
+  p = 0, p = 1, a single nn.Linear, float64)
+- the first layer's weight and every bias as trained -> "first layer unchanged (...)", "biases unchanged (...)"
+- dtype and device kept -> "dtype and device kept (...)" (float64 in .more)
+- an nn.Sequential with the same layers in order, each nn.ReLU's inplace flag, every module's mode ->
+  "same container, layers, ReLU flags and mode (...)" (an eval-mode model with an in-place ReLU in .contract, a
+  train-mode one in .more)
+- a new model; the one passed in not modified -> "returns a model (...)", "original model unchanged (...)"
+- p = 0 an unchanged copy, p = 1 zero weights after the first layer -> scale_for_inference.more, cases "p=0", "p=1"
+- ValueError outside [0, 1] -> scale_for_inference.more."ValueError outside [0, 1]"
+
+Practice questions -> answer_qN.inverted_dropout."answer" (one letter, any case and spacing).
 """
 
 from __future__ import annotations
@@ -309,7 +356,7 @@ def _mod_masks_plan(plan, rng):
     plan.call("twice", tensor("x"), 0.3, modes=["train", "train"], scenario=sc)
     plan.call("wide", tensor("x"), 0.8, modes=["train"], scenario=sc)
     plan.call("cycle", tensor("x"), 0.3, modes=["eval", "train"], wrap=True, scenario=sc)
-    plan.call("cycle_direct", tensor("x"), 0.3, modes=["train", "eval", "train"], scenario=sc)
+    plan.call("cycle_direct", tensor("x"), 0.3, modes=["eval", "train"], scenario=sc)
     plan.call("inplace", tensor("x"), 0.3, modes=["train"], scenario=sc)
     plan.call("grad", tensor("x", requires_grad=True), 0.3, modes=["train"], grad=tensor("g"), scenario=sc)
     plan.call("grad_p1", tensor("x", requires_grad=True), 1.0, modes=["train"], grad=tensor("g"), scenario=sc)
@@ -332,20 +379,19 @@ def _mod_masks_judge(j):
                          "one mask seems to be shared by every example of the batch (draw the mask with x's full shape)")
         prop.independent(j, f"columns independent at p={p}", m[:, 0::2], m[:, 1::2], p, "neighbouring columns",
                          "whole rows are kept or dropped together (draw one value per entry, not per example)")
-    again = _module_out(j, "train() after eval() drops again", "cycle", 1)
-    if again is not None:
-        prop.drop_rate(j, "train() after eval() drops again", again == 0, 0.3)
-    # The same switch made on the module itself (module.eval(), then module.train()), not through a parent:
-    # a mode kept in an attribute of one's own, or an overridden eval()/train(), must not stick.
-    name = "train() after eval() on the module itself drops again"
-    between = _module_out(j, name, "cycle_direct", 1)
-    again = _module_out(j, name, "cycle_direct", 2) if between is not None else None
-    if again is not None:
-        x = j.input_array("x")
-        if (between == 0).any() or not np.array_equal(between, x):
-            j.fail(name, "after module.eval() the output must be x (see the contract check)")
+    # The mode switched eval() then train(), through a parent model ("cycle") and on the module itself
+    # ("cycle_direct"): a mode kept in an attribute of one's own, or an overridden eval()/train(), must not stick.
+    x = j.input_array("x")
+    for cid, name, where in (("cycle", "train() after eval() drops again", "a parent model's"),
+                             ("cycle_direct", "train() after eval() on the module itself drops again", "the module's")):
+        between = _module_out(j, name, cid, 0)
+        again = _module_out(j, name, cid, 1) if between is not None else None
+        if again is None:
+            continue
+        if not np.array_equal(between, x):
+            j.fail(name, f"after {where} eval() the output must be x (see the contract check)")
         elif not (again == 0).any():
-            j.fail(name, "after module.eval() and then module.train() nothing was dropped: the module must drop again "
+            j.fail(name, f"after {where} eval() and then train() nothing was dropped: the module must drop again "
                          "once switched back to training; follow self.training only, and do not override eval() or "
                          "train() to keep a mode of your own")
         else:

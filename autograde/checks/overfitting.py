@@ -1,24 +1,61 @@
 """Checks for assignment 01_overfitting: ``l2_penalty``, ``EarlyStopping`` and ``max_norm_``.
 
-Contracts:
-
-- ``l2_penalty(parameters, weight_decay)``: the 0-dim tensor ``(weight_decay / 2) * sum of w**2`` over
-  every entry of every tensor in ``parameters`` (any iterable, a generator such as
-  ``model.parameters()`` included: it is consumed once); differentiable, with gradient
-  ``weight_decay * w`` (what ``torch.optim.SGD(weight_decay=...)`` adds); dtype and device of the
-  parameters; parameters left unmodified; ``ValueError`` for a negative ``weight_decay``.
-- ``EarlyStopping(patience, min_delta=0.0)``: ``step(val_loss, model)`` returns True once ``patience``
-  consecutive calls brought no improvement, where call ``t`` improves when
-  ``val_loss < best_loss - min_delta`` (strictly); on an improvement it records ``best_loss``,
-  ``best_epoch`` (the 0-based index of the call) and a deep copy of ``model.state_dict()``, and resets
-  the count; ``restore(model)`` loads the saved state into ``model``.
-- ``max_norm_(weight, max_norm)``: in place, each row of a ``(out_features, in_features)`` weight whose
-  L2 norm exceeds ``max_norm`` is rescaled to norm ``max_norm``; other rows unchanged; returns
-  ``weight`` itself; works on a parameter that requires grad (update under ``torch.no_grad()``);
-  ``ValueError`` for ``max_norm <= 0``.
-
 The functions are deterministic, so these checks compare with values computed here from the plan's
 inputs (in float64), with tolerances that only absorb float32 rounding. Nothing is statistical.
+
+Contract clause (the task text above each graded function) -> check.property that exercises it. A
+property named "... (script)" exists once per scripted loss sequence (SCRIPTS below).
+
+``l2_penalty(parameters, weight_decay)``
+- (weight_decay / 2) * the sum of w**2 over every entry of every tensor, relative error 1e-5 (1e-12 in
+  float64) -> l2_penalty.contract."value, weight_decay=..." (three parameter lists, 1-D to 3-D tensors)
+- parameters is any iterable, a generator such as model.parameters() iterated once -> l2_penalty.contract.
+  "accepts a generator"; l2_penalty.safety."model.parameters(), biases included"
+- every tensor counts, biases included -> l2_penalty.contract."value, ..."; l2_penalty.safety."model.parameters(),
+  biases included"
+- "at least one" tensor: a promise of the caller, not a requirement of the function (no empty iterable is passed)
+- a 0-dim tensor -> l2_penalty.contract."0-dim tensor"
+- the parameters' dtype and device (float64 in, float64 out) -> l2_penalty.contract."dtype", "device" (CUDA only:
+  "cuda" is skipped with a note on a CPU-only machine); l2_penalty.safety."float64 preserved", "dtype", "device"
+- differentiable, gradient weight_decay * w (no .item(), .detach(), ...) -> l2_penalty.safety."gradient is
+  weight_decay * w", "gradient reaches every parameter of a model"
+- the parameters are not modified -> l2_penalty.safety."parameters unchanged"
+- weight_decay = 0 gives a zero tensor -> l2_penalty.contract."weight_decay = 0 gives 0"
+- a negative weight_decay raises ValueError -> l2_penalty.contract."ValueError for negative weight_decay"
+
+``EarlyStopping(patience, min_delta=0.0)``
+- an improvement is val_loss < best_loss - min_delta, strictly; equal is not -> "when to stop (tie)",
+  "(delta)", "(delta_boundary)" in EarlyStopping.contract/.more
+- best_loss starts at inf, best_epoch at None; inf and NaN never improve, the first call included ->
+  EarlyStopping.contract."when to stop (nonfinite)", "best_loss and best_epoch (nonfinite)";
+  EarlyStopping.more."when to stop (nonfinite_stop)", "best_loss and best_epoch (nonfinite_stop)"
+- on an improvement: best_loss = val_loss, best_epoch = t (0-based), a deep copy of the state, the count reset
+  -> "best_loss and best_epoch (...)", "restore (reset)", "when to stop (reset)"
+- otherwise the count grows and best_loss, best_epoch stay -> "best_loss and best_epoch (...)" (read after every
+  call), "when to stop (...)"
+- step returns True (a bool) once patience calls in a row brought no improvement -> "when to stop (...)" (every
+  script; patience 1 in "(patience1)", a run that never stops in "(never)", random scripts "(random0..2)")
+- restore(model) loads the whole saved state, into the trained model and into a fresh one -> "restore (...)"
+- with nothing saved (no improvement yet) restore(model) leaves the model as it is -> EarlyStopping.more.
+  "restore (nonfinite_stop)"
+- best_loss (a float) and best_epoch (an int, or None before any improvement) readable after every call ->
+  "best_loss and best_epoch (...)"
+
+``max_norm_(weight, max_norm)``
+- every row whose L2 norm exceeds max_norm is rescaled to norm max_norm, keeping its direction, within 1e-5
+  relative plus 1e-6 absolute of the exact projection -> max_norm_.contract."rows renormalised, max_norm=...";
+  max_norm_.safety."300 x 200 weight", "a single row"
+- rows with norm at most max_norm (zero rows included) unchanged, no NaN -> max_norm_.safety."rows inside the
+  ball unchanged", "zero row stays zero"
+- in place, returning the same tensor object -> max_norm_.contract."rows renormalised, ..." (both are part of it)
+- works on nn.Linear's weight (requires grad) called without torch.no_grad(); still the same Parameter, still
+  trains -> max_norm_.contract."in place on nn.Linear's weight", "parameter still trains";
+  max_norm_.safety."float64 parameter"
+- the weight's dtype and device (float64 too) -> max_norm_.safety."float64 preserved", "device" (CUDA only)
+- max_norm <= 0 raises ValueError -> max_norm_.contract."ValueError for max_norm <= 0"
+
+Practice questions -> answer_qN.overfitting."answer" (letters in any case and spacing; question 3 a number of
+any real type within 1e-6: ``properties.answer_check``).
 """
 
 from __future__ import annotations

@@ -1,22 +1,78 @@
 """Checks for assignment 06_rnn_dropout: ``locked_dropout``, ``VariationalRNNCell`` and ``zoneout``.
 
-Contracts (p is a DROP probability for dropout, q = 1 - p; for zoneout p is the probability of
-KEEPING the previous hidden value, as in Krueger et al. 2016):
+p is a DROP probability for dropout, q = 1 - p; for zoneout p is the probability of KEEPING the previous
+hidden value, as in Krueger et al. 2016.
 
-- ``locked_dropout(x, p, training=True, generator=None)``: x is time-first, shape (T, B, H). One mask
-  entry per (b, h), drawn once per call and reused at every time step; inverted scaling (kept values
-  x / q); evaluation returns x; p = 1 gives zeros (no NaN); ValueError for x that is not 3-D or p
-  outside [0, 1]; dtype and device kept; x untouched; gradient mask / q * upstream; the generator
-  honoured.
-- ``VariationalRNNCell(input_size, hidden_size, p_input, p_hidden)``: an ``nn.Module`` Elman RNN with
-  ``self.ih = nn.Linear(input_size, hidden_size)`` and ``self.hh = nn.Linear(hidden_size, hidden_size,
-  bias=False)``; ``forward(x)`` takes (T, B, input_size), starts from h = 0 and returns all hidden
-  states (T, B, hidden_size) with h_t = tanh(ih(x_t * m_x / q_x) + hh(h_{t-1} * m_h / q_h)). The masks
-  m_x (B, input_size) and m_h (B, hidden_size) are drawn once per forward call and reused at every
-  step; no dropout in eval mode; ValueError for p outside [0, 1].
-- ``zoneout(h_prev, h_new, p, training=True, generator=None)``: training output takes each entry of
-  h_prev with probability p and of h_new otherwise, no scaling; evaluation output
-  p * h_prev + (1 - p) * h_new; ValueError for p outside [0, 1] or shapes that differ.
+Contract clause (the task text above each graded function) -> check.property that exercises it.
+
+``locked_dropout(x, p, training=True, generator=None)``
+- x is (T, B, H); one decision per (b, h), the same at all T steps -> locked_dropout.contract."same mask at every
+  time step at p=..."
+- independent across batch elements and features -> locked_dropout.randomness."batch elements independent at
+  p=...", "hidden units independent at p=..."
+- a fresh mask on each call -> locked_dropout.randomness."fresh mask each call"
+- each decision drops with probability p -> locked_dropout.contract."drop rate at p=..." (p = 0.1, 0.3, 0.8)
+- x * m / q, kept values x / q (relative error 1e-5), dropped 0 -> locked_dropout.contract."kept values are x / q
+  at p=..."
+- training=False returns x -> locked_dropout.contract."evaluation returns x", "evaluation at p=1 returns x"
+- p = 0 returns x, p = 1 zeros, never NaN -> locked_dropout.contract."p=0 is the identity", "p=1 gives zeros"
+- ValueError for x not 3-D or p outside [0, 1], in training and evaluation -> locked_dropout.contract."ValueError
+  for x that is not 3-D", "ValueError for p outside [0, 1]"
+- generator when given, else PyTorch's global random state -> locked_dropout.randomness."generator honoured",
+  "generator seed matters", "global random state without a generator"
+- x's dtype and device; float64 with kept values x / q to 1e-12 -> locked_dropout.contract."dtype", "device"
+  (CUDA only: "cuda" skipped with a note on a CPU-only machine); locked_dropout.safety."float64 preserved"
+- x never modified -> locked_dropout.safety."input unchanged"
+- gradient m / q * upstream in training, upstream at evaluation; at p = 1 zero or none -> locked_dropout.safety.
+  "gradient in training is mask / q * upstream", "gradient at evaluation is upstream", "gradient at p=1 is zero
+  or absent"
+
+``VariationalRNNCell(input_size, hidden_size, p_input, p_hidden)``
+- ValueError for p_input or p_hidden outside [0, 1] -> VariationalRNNCell.structure."ValueError for p outside
+  [0, 1]"
+- exactly self.ih = nn.Linear(input_size, hidden_size) and self.hh = nn.Linear(hidden_size, hidden_size,
+  bias=False), no other parameters -> "builds and runs" (both checks), VariationalRNNCell.structure."layers ih and
+  hh as specified"
+- forward returns all hidden states (T, B, hidden_size), from h = 0, h = tanh(ih(x_t m_x / q_x) + hh(h m_h / q_h))
+  -> "output shape" (both checks), VariationalRNNCell.structure."update h_t = tanh(ih(x~_t) + hh(h~_{t-1}))",
+  "evaluation is the plain RNN" (h_0 = 0 shows there)
+- masks drawn once per forward call and reused at every step -> VariationalRNNCell.structure."input mask reused
+  at every step", "recurrent mask reused at every step"
+- m_x drops with p_input, m_h with p_hidden, every entry independently, scaled by 1/q -> VariationalRNNCell.
+  structure."input drop rate at p=0.3", "recurrent drop rate at p=0.8", "kept input values scaled by 1/q", "kept
+  recurrent values scaled by 1/q"; VariationalRNNCell.randomness."... masks independent across the batch",
+  "... masks independent across units"
+- new masks on the next call -> VariationalRNNCell.randomness."input masks fresh each forward call", "recurrent
+  masks fresh each forward call"
+- eval mode: no masks, no scaling, the plain RNN -> VariationalRNNCell.structure."evaluation is the plain RNN";
+  VariationalRNNCell.randomness."evaluation is deterministic"
+- ih on the masked input (per step or whole sequence), hh once per step (t = 0 may be skipped) -> read by the
+  hooks; another calling pattern fails "input mask reused at every step" / "recurrent mask reused at every step"
+  with a message saying how ih and hh were called
+- gradients reach both layers -> VariationalRNNCell.structure."gradients reach ih and hh"
+
+``zoneout(h_prev, h_new, p, training=True, generator=None)`` (p is the probability of KEEPING h_prev)
+- same shape, any shape, else ValueError (no broadcasting), in training and evaluation -> zoneout.contract.
+  "ValueError for shapes that differ", "any shape: a 3-D state"
+- training: each entry h_prev's with probability p, else h_new's, independently, no scaling -> zoneout.contract.
+  "each entry is h_prev or h_new at p=...", "keeps h_prev with probability p=..."; zoneout.randomness."batch
+  elements independent at p=...", "hidden units independent at p=..."
+- a fresh draw on each call; generator when given, else PyTorch's global random state -> zoneout.randomness.
+  "fresh mask each call", "generator honoured", "generator seed matters", "global random state without a
+  generator"
+- training=False: p * h_prev + (1 - p) * h_new (1e-5 relative + 1e-6 absolute) -> zoneout.contract."evaluation
+  is p * h_prev + (1 - p) * h_new"
+- p = 0 gives h_new, p = 1 gives h_prev; ValueError for p outside [0, 1], in training and evaluation ->
+  zoneout.contract."p=0 gives h_new", "p=1 gives h_prev", "ValueError for p outside [0, 1]"
+- dtype and device as the inputs' -> zoneout.contract."dtype", "device" (CUDA only); zoneout.safety."float64
+  preserved"
+- neither input modified -> zoneout.safety."inputs unchanged"
+- gradients mask * upstream to h_prev, (1 - mask) * upstream to h_new; p and 1 - p times upstream at evaluation
+  -> zoneout.safety."gradient to h_prev is mask * upstream", "gradient to h_new is (1 - mask) * upstream",
+  "gradient at evaluation is p and 1 - p times upstream"
+
+Practice questions -> answer_qN.rnn_dropout."answer" (letters in any case and spacing; question 4 a number of any
+real type within 1e-6 of it, relative).
 
 How the cell's masks are seen without trusting or patching the student's code: the scenario
 :func:`cell_scenario` registers forward pre-hooks on the student's own ``ih`` and ``hh`` layers, which
