@@ -92,7 +92,7 @@ def test_buggy_implementation_loses_points(impl):
         ("VariationalRNNCell", "hh_with_bias", "self.hh has a bias: pass bias=False"),
         ("VariationalRNNCell", "learnable_h0", "nothing else to train"),
         ("zoneout", "shape_check_only_in_training", "(20, 31) with training=False"),
-        ("zoneout", "two_dimensional_only", "zoneout works on any shape"),
+        ("zoneout", "two_dimensional_only", "any shape: a 3-D state"),
         ("zoneout", "numpy_global_rng", "PyTorch's global random state"),
     ],
 )

@@ -388,8 +388,8 @@ def _mod_masks_judge(j):
         again = _module_out(j, name, cid, 1) if between is not None else None
         if again is None:
             continue
-        if not np.array_equal(between, x):
-            j.fail(name, f"after {where} eval() the output must be x (see the contract check)")
+        if not np.array_equal(between, x):  # the eval() mistake itself is Dropout.contract's to charge
+            j.skip(name, f"not judged: after {where} eval() the output was not x (see Dropout.contract)")
         elif not (again == 0).any():
             j.fail(name, f"after {where} eval() and then train() nothing was dropped: the module must drop again "
                          "once switched back to training; follow self.training only, and do not override eval() or "

@@ -518,15 +518,18 @@ def _es_plan(plan, rng, names, n_random=0):
         out_f, in_f = int(rng.integers(2, 5)), int(rng.integers(2, 6))
         plan.inputs[f"{cid}_w"] = rng.normal(size=(len(losses) + 1, out_f, in_f)).astype(np.float32)
         plan.inputs[f"{cid}_b"] = rng.normal(size=(len(losses) + 1, out_f)).astype(np.float32)
-        plan.info["scripts"][cid] = [patience, min_delta, losses]
+        # inf and NaN travel as the strings "inf" and "nan" (plain JSON has neither; the scenario and the verdict
+        # turn them back into floats with float()).
+        encoded = [v if math.isfinite(v) else str(v) for v in losses]
+        plan.info["scripts"][cid] = [patience, min_delta, encoded]
         kwargs = {} if min_delta is None else {"min_delta": min_delta}
-        plan.call(cid, list(losses), tensor(f"{cid}_w"), tensor(f"{cid}_b"), patience,
+        plan.call(cid, encoded, tensor(f"{cid}_w"), tensor(f"{cid}_b"), patience,
                   scenario="autograde.checks.overfitting:early_stopping_run", **kwargs)
 
 
 def _es_judge(j):
     for cid, (patience, min_delta, losses) in j.plan.info["scripts"].items():
-        _es_judge_script(j, cid, patience, 0.0 if min_delta is None else min_delta, losses)
+        _es_judge_script(j, cid, patience, 0.0 if min_delta is None else min_delta, [float(v) for v in losses])
 
 
 def _fmt(losses):
