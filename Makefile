@@ -9,7 +9,7 @@ VENDOR := book/_static/vendor/html-manager
 # nbgrader runs alembic as a subprocess, and jupyter-book finds its kernel on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help book test test-fast lab release release-check screenshots clean
+.PHONY: help book test test-fast lab release release-check screenshots clean system-deps
 
 help:
 	@echo "make book      build the HTML book into _build/html (executes chapters, cached)"
@@ -40,7 +40,20 @@ book: $(STAMP) $(VENDOR)/embed.js
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) $(VENDOR)/embed.js
+# Debian packages the tests need: bubblewrap (the grader's sandbox) and chromium (the browser tests).
+# Installed with apt-get when missing (as root, or with sudo); elsewhere install them yourself.
+system-deps:
+	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	 test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	 if [ -n "$$missing" ]; then \
+	   if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then \
+	     SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "installing$$missing"; \
+	     $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	     $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	   else echo "make: please install$$missing (Debian/Ubuntu package names)"; fi; \
+	 fi
+
+test: system-deps $(STAMP) $(VENDOR)/embed.js
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)

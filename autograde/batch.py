@@ -200,14 +200,14 @@ class Summary:
 
 def _cleanup(run_id: str) -> None:
     """Remove what a worker that died left behind: this batch's scratch folders and cgroups."""
-    import shutil
     import tempfile
 
+    from .kernel import remove_tree
     from .sandbox import Cgroup
 
     Cgroup.remove_leftovers(run_id)
     for d in Path(tempfile.gettempdir()).glob(f"autograde-{run_id}-*"):
-        shutil.rmtree(d, ignore_errors=True)
+        remove_tree(d)
 
 
 def run(

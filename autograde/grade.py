@@ -63,6 +63,8 @@ def read_submission(path: Path):
     path = Path(path)
     try:
         data = safe_io.regular_file(path, MAX_NOTEBOOK_BYTES)
+    except safe_io.MissingFile:
+        raise GradingError(f"{path} does not exist. Check the path, or grade a folder with 'autograde batch'.") from None
     except safe_io.UnsafeFile as exc:
         raise GradingError(f"Cannot grade {path}: {exc}. Grade a regular .ipynb file (not a folder, link or pipe), "
                            f"at most {MAX_NOTEBOOK_BYTES >> 20} MB; grade a folder with 'autograde batch'.") from None
@@ -126,10 +128,15 @@ def write_plans(plans: dict, box: Path) -> set:
     return failed
 
 
-def judge_tests(specs, plans, box: Path, timing: dict, unwritten: set = frozenset()) -> list[dict]:
+def judge_tests(specs, plans, box: Path, timing: dict, unwritten: set = frozenset(), seconds: dict | None = None) -> list[dict]:
+    """Every test's score and feedback. ``seconds`` (if given) collects the time spent reading records
+    and judging them."""
+    import time
+
     from . import records
     from .probe import Raw
 
+    clock = {"reading records": 0.0, "verdicts": 0.0}
     tests = []
     for spec in specs:
         results: list[CheckResult] = []
@@ -139,10 +146,14 @@ def judge_tests(specs, plans, box: Path, timing: dict, unwritten: set = frozense
                 why = "the notebook put a file or link where the grader writes this check's inputs, so it never ran"
                 raw = Raw({c_["id"]: {"status": "invalid", "why": why} for c_ in plan.calls}, {}, {})
             else:
+                t0 = time.perf_counter()
                 raw = records.load(box, f"probes/{spec.grade_id}/{name}", plan)
+                clock["reading records"] += time.perf_counter() - t0
             prefix = f"{spec.grade_id}/{name}/"
             raw.timing = {k[len(prefix):]: v for k, v in timing.items() if k.startswith(prefix)}
+            t0 = time.perf_counter()
             results.append(checks.judge(c, plan, raw))
+            clock["verdicts"] += time.perf_counter() - t0
         passed = bool(results) and all(r.passed for r in results)
         tests.append(
             {
@@ -153,6 +164,8 @@ def judge_tests(specs, plans, box: Path, timing: dict, unwritten: set = frozense
                 "checks": [r.to_json() for r in results],
             }
         )
+    if seconds is not None:
+        seconds.update(clock)
     return tests
 
 
@@ -173,6 +186,9 @@ def grade_notebook(
     root: Path = COURSE_ROOT,
     limits: Limits | None = None,
 ) -> dict:
+    import time
+
+    started = time.perf_counter()
     path = Path(path)
     nb = read_submission(path)
     a = find_assignment(path, nb, assignment, root)
@@ -196,11 +212,16 @@ def grade_notebook(
     layout = _timed_layout(specs)
     with kernel.Scratch() as scratch, concurrent.futures.ThreadPoolExecutor(1) as pool:
         # Plans are built and written while the kernel starts; the first probe cell waits for them.
+        planning = {}
+
         def prepare():
+            t0 = time.perf_counter()
             plans = build_plans(specs, device, run_seed, cuda)
             unwritten = write_plans(plans, scratch.box)
             if any(layout.values()):
                 import torch  # noqa: F401  (the references need it; importing now keeps it off the timed path)
+            import scipy.stats  # noqa: F401  (the verdicts' binomial intervals; imported while the kernel runs)
+            planning["plan building (beside the kernel start)"] = time.perf_counter() - t0
             return plans, unwritten
 
         ready = pool.submit(prepare)
@@ -220,7 +241,8 @@ def grade_notebook(
         run_nb = notebook.assemble(source_nb, nb, lambda gid: scratch.box / "probes" / gid, lambda gid: layout.get(gid, ()))
         run = kernel.execute(run_nb, scratch, limits, device, before_cell, reference)
         plans, unwritten = ready.result()
-        tests = judge_tests(specs, plans, scratch.box, run.timing, unwritten)
+        judging: dict[str, float] = {}
+        tests = judge_tests(specs, plans, scratch.box, run.timing, unwritten, judging)
     notes = run.notes
     crashed = [c["crashed"] for t in tests for c in t["checks"] if c.get("crashed")]
     if crashed:
@@ -229,6 +251,7 @@ def grade_notebook(
     protections = run.protections
     if not limits.sandbox:
         notes.append(protections.summary())
+    timings = {**planning, **run.seconds, **judging, "grade_notebook in all": time.perf_counter() - started}
     return {
         "assignment": a.id,
         "notebook": str(path),
@@ -239,4 +262,5 @@ def grade_notebook(
         "protections": protections.to_json(),
         "notes": notes,
         "tests": tests,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
     }

@@ -300,20 +300,21 @@ def _system_binds() -> list[str]:
 
 
 def python_paths() -> list[str]:
-    """The Python installation the kernel needs: the interpreter's prefixes and every folder on sys.path
-    except the repository root (or anything above it), plus the course's own packages."""
+    """The Python installation the kernel needs: the interpreter's prefixes and install folders, plus the
+    course's own packages. Never other ``sys.path`` entries: ``python -m`` puts the current folder there,
+    and an instructor grading from inside a course folder would otherwise bind the gradebook and every
+    submission into the sandbox."""
     import sysconfig
 
-    repo = str(HERE.parent)
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     paths |= {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    paths |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
-    paths = {p for p in paths if os.path.exists(p) and not (repo + os.sep).startswith(p.rstrip(os.sep) + os.sep)}
+    paths = {os.path.realpath(p) for p in paths if os.path.exists(p)}
+    repo = str(HERE.parent)
+    paths = {p for p in paths if not (repo + os.sep).startswith(p.rstrip(os.sep) + os.sep)}  # never above the repo
     paths |= {str(p) for p in COURSE_PACKAGES if p.is_dir()}
     # Drop folders inside others (one bind covers them) and anything already under /usr.
-    ordered = sorted(paths, key=len)
     kept: list[str] = []
-    for p in ordered:
+    for p in sorted(paths, key=len):
         if p.startswith("/usr/") or any(p == k or p.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
             continue
         kept.append(p)

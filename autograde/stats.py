@@ -8,9 +8,8 @@ whole check by chance with probability at most ``FALSE_FAILURE_PER_CHECK`` = 1e-
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-
-from scipy import stats
 
 ALPHA_PER_TEST = 1e-7
 MAX_STAT_TESTS_PER_CHECK = 10
@@ -33,6 +32,7 @@ class Interval:
         return f"between {self.lo / self.n:.4f} and {self.hi / self.n:.4f}"
 
 
+@functools.lru_cache(maxsize=4096)
 def binomial_interval(n: int, prob: float, alpha: float = ALPHA_PER_TEST) -> Interval:
     """The central interval holding a Binomial(n, prob) count with probability at least 1 - alpha.
 
@@ -45,5 +45,7 @@ def binomial_interval(n: int, prob: float, alpha: float = ALPHA_PER_TEST) -> Int
         return Interval(n, prob, 0, 0)
     if prob >= 1.0:
         return Interval(n, prob, n, n)
+    from scipy import stats  # imported here: the kernel's probes and plan building never need SciPy
+
     dist = stats.binom(n, prob)
     return Interval(n, prob, int(dist.ppf(alpha / 2)), int(dist.isf(alpha / 2)))

@@ -1,12 +1,21 @@
-"""Grader benchmark: latency against nbgrader, batch throughput, peak memory.
+"""Grader benchmark: latency per assignment against nbclient and nbgrader, the sandbox's cost, a class.
 
-    .venv/bin/python benchmarks/grading.py [--submissions 40] [--repeats 3] [--out benchmarks/results.json]
+    .venv/bin/python benchmarks/grading.py [--repeats 3] [--submissions 40] [--only 02_bernoulli_masks]
+                                          [--out benchmarks/results.json]
 
-1. Latency: ``autograde grade`` and ``nbgrader autograde`` on the same submission, alternated
-   ``--repeats`` times in one run; the median of each and their ratio.
-2. Throughput: ``autograde batch`` over ``--submissions`` copies of a class (solution, release and buggy
-   notebooks, round robin) with ``--jobs 1`` and ``--jobs 2`` (``--force``), in one run; the speed-up.
-3. Peak memory: the largest resident set of the batch (grader) process, and of any kernel it ran.
+1. One submission, every assignment: on its solution notebook, alternated ``--repeats`` times in one run
+   (so drifting load hits every arm alike), the wall time of
+   - the floor: ``jupyter execute`` (nbclient's own command: a kernel start and every cell, the checks
+     included, run inside the student's kernel as a student would run them);
+   - ``autograde grade`` (sandboxed, the default) and ``autograde grade --no-sandbox``;
+   - ``nbgrader autograde`` (its course folder and gradebook prepared beforehand, not timed).
+   Medians, and the ratios autograde/floor, autograde/nbgrader and sandboxed/unsandboxed.
+2. Where autograde's time goes: the median of each part its JSON report measures (process start and
+   imports, plan building (beside the kernel start), sandbox and kernel start, student cells, probe cells,
+   timing cells, reading records, verdicts).
+3. A class: ``autograde batch`` over ``--submissions`` notebooks of assignment 02 (solution, release and
+   buggy ones, round robin) with ``--jobs 1`` and ``--jobs 2`` (``--force``); the speed-up, and the cost
+   per submission at one worker against one ``autograde grade`` call measured above.
 
 Not a test: timings depend on the machine. The README quotes a run on the 2-core reference machine.
 """
@@ -16,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import shutil
 import statistics
@@ -27,32 +37,71 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-A = "02_bernoulli_masks"
+CLASS_ASSIGNMENT = "02_bernoulli_masks"
 
 
-def run(cmd, cwd, env=None) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - t0
-
-
-def nbgrader_course(tmp: Path, notebook: Path) -> Path:
-    """A minimal nbgrader course with one submission, its gradebook prepared by generate_assignment."""
-    course = tmp / "nbgrader_course"
-    shutil.copytree(ROOT / "solutions" / A, course / "source" / A)
-    (course / "submitted" / "student" / A).mkdir(parents=True)
-    shutil.copy(notebook, course / "submitted" / "student" / A / f"{A}.ipynb")
-    (course / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'bench'\n")
-    subprocess.run([bin_("nbgrader"), "generate_assignment", A, "--force"], cwd=course, check=True, capture_output=True, env=env())
-    return course
-
-
-def bin_(name):
+def bin_(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def env():
+def env() -> dict:
     return dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+
+
+def timed(cmd, cwd) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-2000:]}")
+    return seconds, proc.stdout
+
+
+def nbgrader_course(tmp: Path, aid: str) -> Path:
+    """A minimal nbgrader course with the solution as one student's submission; gradebook prepared."""
+    course = tmp / f"nbgrader-{aid}"
+    shutil.copytree(ROOT / "solutions" / aid, course / "source" / aid)
+    (course / "submitted" / "student" / aid).mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / aid / f"{aid}.ipynb", course / "submitted" / "student" / aid / f"{aid}.ipynb")
+    (course / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'bench'\n")
+    subprocess.run([bin_("nbgrader"), "generate_assignment", aid, "--force"], cwd=course, check=True, capture_output=True, env=env())
+    return course
+
+
+def latency(aid: str, repeats: int, tmp: Path) -> dict:
+    sol = ROOT / "solutions" / aid / f"{aid}.ipynb"
+    course = nbgrader_course(tmp, aid)
+    floor_copy = tmp / f"floor-{aid}.ipynb"  # jupyter execute runs in the notebook's folder; a copy keeps solutions/ clean
+    shutil.copy(sol, floor_copy)
+    grade = [sys.executable, "-m", "autograde", "grade", str(sol), "--json", "--device", "cpu"]
+    arms = {
+        "floor (jupyter execute)": ([bin_("jupyter-execute"), str(floor_copy)], tmp),
+        "autograde grade": (grade, ROOT),
+        "autograde grade --no-sandbox": ([*grade, "--no-sandbox"], ROOT),
+        "nbgrader autograde": ([bin_("nbgrader"), "autograde", aid, "--force"], course),
+    }
+    seconds: dict[str, list[float]] = {k: [] for k in arms}
+    parts: dict[str, list[float]] = {}
+    for r in range(repeats):
+        order = list(arms) if r % 2 == 0 else list(reversed(arms))  # alternate, so drift hits every arm alike
+        for name in order:
+            cmd, cwd = arms[name]
+            s, out = timed(cmd, cwd)
+            seconds[name].append(s)
+            if name == "autograde grade":
+                rep = json.loads(out)
+                assert rep["score"] == rep["max_score"], f"{aid}: the solution lost points"
+                for k, v in rep["timings"].items():
+                    parts.setdefault(k, []).append(v)
+    med = {k: statistics.median(v) for k, v in seconds.items()}
+    return {
+        "median_s": med,
+        "all_s": seconds,
+        "ratio_to_floor": med["autograde grade"] / med["floor (jupyter execute)"],
+        "ratio_to_nbgrader": med["autograde grade"] / med["nbgrader autograde"],
+        "sandbox_cost_ratio": med["autograde grade"] / med["autograde grade --no-sandbox"],
+        "breakdown_median_s": {k: statistics.median(v) for k, v in parts.items()},
+    }
 
 
 def make_class(root: Path, n: int) -> None:
@@ -68,45 +117,63 @@ def make_class(root: Path, n: int) -> None:
          "dropout_standard": impl["dropout_standard", "where"]},
     ]
     for i in range(n):
-        folder = root / "submitted" / f"s{i:03d}" / A
+        folder = root / "submitted" / f"s{i:03d}" / CLASS_ASSIGNMENT
         folder.mkdir(parents=True)
-        write(submission(A, kinds[i % len(kinds)]), folder, A)
+        write(submission(CLASS_ASSIGNMENT, kinds[i % len(kinds)]), folder, CLASS_ASSIGNMENT)
+
+
+def batch(n: int, tmp: Path) -> dict:
+    klass = tmp / "class"
+    make_class(klass, n)
+    out = {}
+    for jobs in (1, 2):
+        s, _ = timed([sys.executable, "-m", "autograde", "batch", str(klass), "--jobs", str(jobs), "--device", "cpu",
+                      "--force", "--no-progress"], ROOT)
+        out[f"jobs{jobs}_s"] = s
+    out["speedup_jobs2"] = out["jobs1_s"] / out["jobs2_s"]
+    out["per_submission_jobs1_s"] = out["jobs1_s"] / n
+    return out
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d"), "load_before": os.getloadavg()[0]}
 
 
 def main() -> None:
+    from autograde.grade import assignments
+
     ap = argparse.ArgumentParser()
-    ap.add_argument("--submissions", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--submissions", type=int, default=40)
+    ap.add_argument("--only", action="append", help="assignment(s) to time (default: all)")
+    ap.add_argument("--no-batch", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args()
-    out: dict = {"cpus": os.cpu_count(), "submissions": args.submissions}
+    out: dict = {"machine": machine(), "repeats": args.repeats, "assignments": {}}
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        sol = ROOT / "solutions" / A / f"{A}.ipynb"
-        course = nbgrader_course(tmp, sol)
-        ours, theirs = [], []
-        for _ in range(args.repeats):  # alternate so drifting machine load hits both alike
-            ours.append(run([sys.executable, "-m", "autograde", "grade", str(sol), "--json", "--device", "cpu"], ROOT))
-            theirs.append(run([bin_("nbgrader"), "autograde", A, "--force"], course, env()))
-        out["latency_autograde_s"] = statistics.median(ours)
-        out["latency_nbgrader_s"] = statistics.median(theirs)
-        out["latency_ratio"] = out["latency_autograde_s"] / out["latency_nbgrader_s"]
-        print(f"latency: autograde {out['latency_autograde_s']:.1f} s, nbgrader autograde {out['latency_nbgrader_s']:.1f} s, "
-              f"ratio {out['latency_ratio']:.2f}", flush=True)
-
-        klass = tmp / "class"
-        make_class(klass, args.submissions)
-        for jobs in (1, 2):
-            seconds = run([sys.executable, "-m", "autograde", "batch", str(klass), "--jobs", str(jobs), "--device", "cpu",
-                           "--force", "--no-progress"], ROOT)
-            out[f"batch_jobs{jobs}_s"] = seconds
-            out[f"throughput_jobs{jobs}_per_min"] = 60 * args.submissions / seconds
-            print(f"batch --jobs {jobs}: {seconds:.0f} s for {args.submissions} ({out[f'throughput_jobs{jobs}_per_min']:.1f}/min)", flush=True)
-        out["speedup_jobs2"] = out["batch_jobs1_s"] / out["batch_jobs2_s"]
-        # ru_maxrss of waited-for descendants: the largest single process among graders and kernels (KiB)
+        for aid in args.only or list(assignments()):
+            res = latency(aid, args.repeats, tmp)
+            out["assignments"][aid] = res
+            m = res["median_s"]
+            print(f"{aid}: floor {m['floor (jupyter execute)']:.1f} s, autograde {m['autograde grade']:.1f} s "
+                  f"(x{res['ratio_to_floor']:.2f} the floor, x{res['ratio_to_nbgrader']:.2f} nbgrader's "
+                  f"{m['nbgrader autograde']:.1f} s; the sandbox costs x{res['sandbox_cost_ratio']:.2f})", flush=True)
+        if not args.no_batch:
+            b = batch(args.submissions, tmp)
+            one = out["assignments"].get(CLASS_ASSIGNMENT, {}).get("median_s", {}).get("autograde grade")
+            if one:
+                b["per_submission_to_one_grade"] = b["per_submission_jobs1_s"] / one
+            out["batch"] = {"submissions": args.submissions, **b}
+            print(f"batch of {args.submissions}: --jobs 1 {b['jobs1_s']:.0f} s ({b['per_submission_jobs1_s']:.1f} s each"
+                  + (f", x{b['per_submission_to_one_grade']:.2f} one grade call" if one else "")
+                  + f"), --jobs 2 {b['jobs2_s']:.0f} s: x{b['speedup_jobs2']:.2f}", flush=True)
         out["peak_rss_any_process_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"speed-up with 2 workers: {out['speedup_jobs2']:.2f}x; peak resident memory of any grader or kernel "
-              f"process: {out['peak_rss_any_process_mb']:.0f} MB")
     Path(args.out).write_text(json.dumps(out, indent=1))
 
 

@@ -155,12 +155,16 @@ def test_pages_workflow_builds_with_warnings_as_errors_and_deploys():
     assert perms.get("pages") == "write" and perms.get("id-token") == "write"
 
 
-def test_ci_installs_chromium_before_make_test():
+def test_make_test_installs_chromium_and_bubblewrap_first():
+    """`.ci/run` runs `make test`, whose first step installs the Debian packages the tests need when missing."""
+    import subprocess
+
     script = (ROOT / ".ci" / "run").read_text()
-    install = script.find("apt-get install -y chromium")
-    assert install != -1 and "/usr/bin/chromium" in script, ".ci/run must install Chromium when it is missing"
-    assert "make test" in script[install:], ".ci/run must install Chromium before `make test`"
-    assert "DROPOUT_SKIP_BROWSER" not in script, "CI must not skip the browser tests"
+    assert "make test" in script and "DROPOUT_SKIP_BROWSER" not in script, "CI must run make test, browser tests included"
+    plan = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True).stdout
+    deps = plan.find("apt-get install")
+    assert deps != -1 and "bubblewrap" in plan and "chromium" in plan, "make test must install bwrap and chromium when missing"
+    assert deps < plan.find("pytest"), "the packages must be installed before the tests run"
 
 
 SAFE_CMAPS = {"gray", "grey", "Greys", "binary", "cividis", "viridis", "magma", "inferno", "plasma", "gist_yarg"}

@@ -82,10 +82,6 @@ def test_sandbox_hides_solutions_and_the_network(tmp_path):
         f"try:\n    open({str(tmp_path / 'escaped.txt')!r}, 'w').write('x'); LEAKS.append('write')\nexcept OSError:\n    pass\n"
     )
     mask = MASK.replace("    if not", "    if LEAKS:\n        raise RuntimeError(str(LEAKS))\n    if not", 1)
-    from autograde import sandbox
-
-    if not sandbox.landlock_abi() or not sandbox.network_prefix():
-        pytest.skip("this kernel offers no Landlock or no unprivileged network namespace: the grader notes it runs unsandboxed")
     rep = grade(write(submission(A, {"bernoulli_mask": spy + mask, "dropout_standard": DROP}), tmp_path, A))
     assert scores(rep)["test_bernoulli_mask"] == 3, rep["tests"][0]["feedback"]
     assert not (tmp_path / "escaped.txt").exists()

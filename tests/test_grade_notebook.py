@@ -102,7 +102,7 @@ def test_tampering_buys_no_points(tmp_path, how):
 
 def test_infinite_loop_is_stopped_and_the_rest_is_still_graded(tmp_path):
     answers = {"bernoulli_mask": "while True:\n    pass", "dropout_standard": IMPL["dropout_standard", "rand_mul"]}
-    rep = report(write(submission(A, answers), tmp_path, A), "--cell-timeout", "5")
+    rep = report(write(submission(A, answers), tmp_path, A), "--cell-timeout", "20")
     s = scores(rep)
     assert s["test_bernoulli_mask"] == 0 and s["test_dropout_standard"] == 3 and s["test_dropout_standard_safety"] == 3
     assert any("TimeoutError" in n or "Interrupt" in n or "timed out" in n.lower() for n in rep["notes"]), rep["notes"]

@@ -67,7 +67,7 @@ time.sleep(6)
 """
 
 
-def spy(victim_socket: str) -> str:
+def spy(victim_socket: str, victim: str) -> str:
     """An answer that raises (and so loses its points) if it can see the grader's world."""
     return f"""
 import os, socket
@@ -86,7 +86,8 @@ try:
     LEAKS.append("unix socket")
 except OSError:
     pass
-for path in ["{ROOT / 'solutions' / A / (A + '.ipynb')}", "{ROOT / 'README.md'}", "/etc/shadow", os.path.expanduser("~/../../kernel.log")]:
+for path in ["{ROOT / 'solutions' / A / (A + '.ipynb')}", "{ROOT / 'README.md'}", "/etc/shadow", {victim!r},
+             os.path.expanduser("~/../../kernel.log")]:
     try:
         open(path).read(1)
         LEAKS.append("read " + path)
@@ -118,11 +119,9 @@ for i in range(300):
                      "blob": "w" * 1_000_000}, "buffer_paths": []})
 """
 
-# A correct but slow mask (0.15 s a call), then every clock the process has is patched.
-SLOW_AND_PATCHED = """
-import time as _time
-_sleep = _time.sleep
-""" + MASK.replace("    if not", "    _sleep(0.15)\n    if not", 1) + """
+# A correct mask drawn by a Python loop over the elements (CPU-bound, so as slow relative to PyTorch on a
+# busy machine as on an idle one), then every clock the process has is patched.
+SLOW_AND_PATCHED = IMPL["bernoulli_mask", "python_loop"] + """
 import time
 time.perf_counter = lambda: 0.0
 time.perf_counter_ns = lambda: 0
@@ -164,7 +163,7 @@ def _course(root, victim, victim_socket):
         "ada": honest,
         "dan": submission(A, GOOD, extra_cells=[(3, DAEMON)]),
         "fox": submission(A, GOOD, extra_cells=[(3, FORKS)]),
-        "spy": submission(A, {**GOOD, "bernoulli_mask": spy(victim_socket)}),
+        "spy": submission(A, {**GOOD, "bernoulli_mask": spy(victim_socket, victim)}),
         "lou": submission(A, GOOD, extra_cells=[(3, log_link(victim))]),
         "wim": submission(A, GOOD, extra_cells=[(3, WIDGETS)]),
         "tim": submission(A, {**GOOD, "bernoulli_mask": SLOW_AND_PATCHED}),
@@ -209,8 +208,10 @@ def hostile_batch(tmp_path_factory):
     watcher.start()
     env = dict(os.environ, INSTRUCTOR_SECRET="do-not-leak")
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "autograde", "batch", str(root), "--jobs", "2", "--device", "cpu",
-                           "--no-progress", "--cell-timeout", "60"], capture_output=True, text=True, timeout=1500, cwd=ROOT, env=env)
+    # Run from inside the course folder, as an instructor would: that folder (on sys.path under `python -m`)
+    # holds every submission and must stay out of the sandbox.
+    proc = subprocess.run([sys.executable, "-m", "autograde", "batch", ".", "--jobs", "2", "--device", "cpu",
+                           "--no-progress", "--cell-timeout", "60"], capture_output=True, text=True, timeout=1500, cwd=root, env=env)
     done.set()
     server.close()
     assert proc.returncode == 0, proc.stderr
@@ -260,8 +261,10 @@ def test_a_widget_flood_is_capped(hostile_batch):
 
 def test_patched_clocks_do_not_buy_speed_points(hostile_batch):
     s = scores(hostile_batch["results"]["tim"])
-    assert s["test_bernoulli_mask"] == 3 and s["test_bernoulli_mask_randomness"] == 2  # correct, only slow
+    assert s["test_bernoulli_mask"] == 3  # a correct mask (it ignores the generator, so randomness fails too)
     assert s["test_bernoulli_mask_speed"] == 0
+    speed = next(t for t in hostile_batch["results"]["tim"]["tests"] if t["grade_id"] == "test_bernoulli_mask_speed")
+    assert "took" in speed["feedback"]  # judged on the grader's timings, not a missing record
 
 
 def test_forged_inflating_fifo_and_linked_records_are_worthless(hostile_batch):
