@@ -19,10 +19,11 @@ import warnings
 import pytest
 
 from autograde import checks
-from tests.implementations import bernoulli_masks, cnn_dropout, ensemble, inverted_dropout, overfitting, rnn_dropout
+from tests.implementations import (bernoulli_masks, cnn_dropout, ensemble, in_practice, inverted_dropout, overfitting,
+                                   rnn_dropout)
 from tests.malformed import mutations
 
-MODULES = (bernoulli_masks, cnn_dropout, ensemble, inverted_dropout, overfitting, rnn_dropout)
+MODULES = (bernoulli_masks, cnn_dropout, ensemble, in_practice, inverted_dropout, overfitting, rnn_dropout)
 ANSWERS = ("a", "b", "c", "d", 3, 128, 3200, 0.05)  # one of them is each practice question's answer
 SAYS_NOTHING = ("absent", "missing", "raised", "not callable", "invalid", "unavailable", "probe error",
                 "unknown status", "returned None", "a scenario without facts")
@@ -30,7 +31,8 @@ SAYS_NOTHING = ("absent", "missing", "raised", "not callable", "invalid", "unava
 
 def _correct(target):
     for module in MODULES:
-        for impl in module.ALL:
+        impls = module.ALL if hasattr(module, "ALL") else module.all_impls()
+        for impl in impls:
             if impl.target == target and impl.correct:
                 return module.load(impl)
     return None
