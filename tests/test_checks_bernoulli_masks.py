@@ -48,6 +48,7 @@ def test_buggy_implementation_loses_points(impl):
         ("same_every_call", "same mask comes back every call"),
         ("one_row_for_batch", "shared by every row"),
         ("ignores_generator", "generator"),
+        ("numpy_global_rng", "PyTorch's global random state"),
     ],
 )
 def test_mask_messages_name_the_mistake(key, words):
@@ -66,6 +67,7 @@ def test_mask_messages_name_the_mistake(key, words):
         ("in_place", "modified"),
         ("numpy_detached", "detached"),
         ("eval_scaled_by_p", "not by p"),
+        ("valueerror_only_in_training", "p = -0.1: no exception"),
     ],
 )
 def test_dropout_messages_name_the_mistake(key, words):

@@ -79,6 +79,12 @@ def test_buggy_implementation_loses_points(impl):
         ("dropblock2d", "drops_in_eval", "must not drop at evaluation"),
         ("dropblock2d", "no_p1_case", "at p = 1 everything is dropped"),
         ("dropblock2d", "no_block_size_check", "block_size = 8"),
+        ("dropblock2d", "corners_one_short", "the last row or column is never dropped"),
+        ("dropblock2d", "fractional_block_size", "block_size = 2.5 (not an integer)"),
+        ("dropblock2d", "valueerror_only_in_training", "with training=False"),
+        ("dropblock2d", "nan_when_nothing_kept", "return zeros when nothing is kept"),
+        ("dropout2d", "valueerror_only_in_training", "with training=False"),
+        ("dropout2d", "float32_factor", "to float64 precision"),
     ],
 )
 def test_messages_name_the_mistake(target, key, words):
@@ -96,6 +102,48 @@ def test_dropblock_statistics_are_what_the_docstring_says():
     # coverage counts every valid corner once per unit of its block
     k = cd.coverage(3, 16, 16)
     assert k.sum() == 14 * 14 * 9 and k.max() == 9
+
+
+def test_dropblock_sharing_one_seed_map_across_channels_is_named_not_a_crash():
+    """A DropBlock that shares one seed map across the channels of a sample (a real mistake) once made the blocks
+    check read a region that did not exist: at p = 0.1 a sample's map is empty with probability about 0.06, and
+    then all of the first 256 maps the check inspected were. The check now counts a shared map once, so its
+    statistics stay valid and say nothing about the sharing; the safety check names the mistake."""
+    fn = load(impl("dropblock2d", "shared_across_channels"))
+    for seed in range(24):
+        result = run("dropblock2d.blocks", fn, seed)
+        assert result.crashed is None and not any(p.name == "judged" for p in result.properties), result.feedback()
+        assert result.passed, f"seed {seed}:\n{result.feedback()}"
+        assert "the channels of each sample share one mask" in result.feedback()
+    safety = run("dropblock2d.safety", fn, 0)
+    assert not safety.passed and "every channel seems to share one mask" in safety.feedback()
+
+
+def test_dropblock_blocks_check_survives_empty_first_maps():
+    """The exact condition of the old crash, made on purpose: the outputs at p = 0.1 and 0.3 with every map of
+    the first sample empty (no seed), from an implementation that shares seed maps across channels."""
+    from autograde.checks import judge, make_plan, probe_here
+
+    c = checks.get("dropblock2d.blocks")
+    plan = make_plan(c, "cpu", 3)
+    raw = probe_here(c, plan, load(impl("dropblock2d", "shared_across_channels")))
+    x = plan.inputs["x"]
+    for cid in ("t0.1", "t0.3"):
+        out = raw.arrays[f"{cid}/out"].copy()
+        out[0] = x[0]  # sample 0: nothing dropped in any channel
+        raw.arrays[f"{cid}/out"] = out
+    result = judge(c, plan, raw)
+    assert result.crashed is None and not any(p.name == "judged" for p in result.properties), result.feedback()
+    assert cd.smallest_region(raw.arrays["t0.1/out"] == 0) is not None
+    assert cd.smallest_region(np.zeros((3, 2, 5, 5), dtype=bool)) is None
+
+
+def test_coverage_bound_is_what_the_task_text_says():
+    """The probability that a correct DropBlock leaves some position of the 16 x 16 maps never dropped in the blocks
+    check (2048 maps at p = 0.1 and 2048 at p = 0.3, block_size 3) is below 1e-30, as the assignment states."""
+    h = w = 16
+    bound = cd.never_dropped_bound([(cd.gamma(0.1, 3, h, w), 2048), (cd.gamma(0.3, 3, h, w), 2048)], 3, h, w)
+    assert bound < 1e-30
 
 
 def test_opening_accepts_blocks_and_rejects_stray_units():
@@ -121,6 +169,17 @@ def test_practice_questions_accept_the_answers_and_reject_others():
     assert grade("cnn_dropout.q3", "c") and grade("cnn_dropout.q5", "a")
     assert grade("cnn_dropout.q4", 0.2 / 9 * 36 / 16) and not grade("cnn_dropout.q4", 0.2)
     assert not grade("cnn_dropout.q4", "0.05 maybe") and not grade("cnn_dropout.q4", None)
+    # Numbers of any real type, within 1e-6 (relative above 1), as the assignment's text says.
+    from fractions import Fraction
+
+    for value in (np.float32(0.05), np.float64(0.05), Fraction(1, 20), "0.05", " 0.05 ", 0.05 + 9e-7):
+        assert grade("cnn_dropout.q4", value), value
+    for value in (0.05 + 2e-6, True, [0.05], np.array([0.05])):
+        assert not grade("cnn_dropout.q4", value), value
+    for value in (np.int64(128), np.int32(128), 128.0, Fraction(128), "128", 128 + 1e-4):
+        assert grade("cnn_dropout.q2", value), value
+    assert not grade("cnn_dropout.q2", 128 + 1e-3) and not grade("cnn_dropout.q2", "b")
+    assert grade("cnn_dropout.q1", "\tB\n") and not grade("cnn_dropout.q1", "(b)") and not grade("cnn_dropout.q1", 2)
 
 
 def test_missing_function_fails_with_reason():

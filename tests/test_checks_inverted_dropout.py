@@ -63,6 +63,13 @@ MESSAGES = [
     ("scale_for_inference", "in_place", "the model passed in was modified and returned the same object"),
     ("scale_for_inference", "unchanged", "left unscaled"),
     ("scale_for_inference", "float32_rebuild", "dtype and device"),
+    ("Dropout", "eval_override_sticks", "do not override eval() or train()"),
+    ("Dropout", "where_nan_grad", "contains NaN"),
+    ("dropout_inverted", "where_nan_grad", "back-propagates 0 * inf"),
+    ("dropout_inverted", "float32_factor", "to float64 precision"),
+    ("dropout_inverted", "numpy_global_rng", "PyTorch's global random state"),
+    ("scale_for_inference", "rebuild_new_relu", "a new nn.ReLU() loses the flag"),
+    ("scale_for_inference", "returns_eval_mode", "the model passed in was in train() mode"),
 ]
 
 
@@ -91,6 +98,17 @@ def test_practice_answers(q, right):
     assert not result.passed and "Practice questions" in result.feedback()
     assert "has no answer yet" in run(name, None, 1).feedback() or "not defined" in run(name, None, 1).feedback()
     assert "plain value" in run(name, {1, 2}, 1).feedback()
+    assert not run(name, f"({right})", 1).passed and not run(name, 2, 1).passed
+
+
+def test_dropout_switched_directly_on_the_module_must_drop_again():
+    """The clause "train() after eval() drops again" is checked on the module itself, not only through a parent:
+    an eval() overridden to switch dropping off for good passes the parent check and fails this one alone."""
+    impl = next(i for i in MODULES if i.key == "eval_override_sticks")
+    result = run("Dropout.masks", load(impl), 3)
+    failed = {p.name for p in result.properties if p.status == "fail"}
+    assert failed == {"train() after eval() on the module itself drops again"}, result.feedback()
+    assert run("Dropout.contract", load(impl), 3).passed
 
 
 def test_missing_and_wrong_kinds_fail_with_a_reason():

@@ -89,6 +89,9 @@ def test_l2_messages_name_the_mistake(key, words):
         ("best_is_minimum", "only on an improvement"),
         ("returns_none", "must return True or False"),
         ("weight_only", "bias was not restored"),
+        ("first_call_always_improves", "no call has improved yet (inf and NaN never improve)"),
+        ("nan_improves", "no call has improved yet (inf and NaN never improve)"),
+        ("restore_without_guard", "nothing to restore: leave the model as it is"),
     ],
 )
 def test_early_stopping_messages_name_the_mistake(key, words):
@@ -110,6 +113,7 @@ def test_early_stopping_messages_name_the_mistake(key, words):
         ("nan_for_zero_row", "NaN"),
         ("clips_entries", "clipped one by one"),
         ("returns_none", "same tensor object"),
+        ("epsilon_too_large", "must be scaled to norm max_norm"),
     ],
 )
 def test_max_norm_messages_name_the_mistake(key, words):
@@ -126,6 +130,17 @@ def test_practice_answers(variable):
     wrong = run(name, WRONG_ANSWERS[variable], 1)
     assert not wrong.passed and "is not right" in wrong.feedback()
     assert "not defined" in run(name, None, 1).feedback()
+
+
+def test_a_number_answer_may_be_any_real_type():
+    from fractions import Fraction
+
+    import numpy as np
+
+    for value in (3, 3.0, np.int64(3), np.float32(3), Fraction(3, 1), " 3 ", 3 + 1e-7):
+        assert run("answer_q3.overfitting", value, 1).passed, value
+    for value in (3.01, True, "three", [3]):
+        assert not run("answer_q3.overfitting", value, 1).passed, value
 
 
 def test_records_cross_a_process_boundary_unchanged(tmp_path):

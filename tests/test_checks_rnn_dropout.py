@@ -5,6 +5,8 @@ seeds; each buggy one fails the check aimed at its mistake for every seed. A cor
 check by chance with probability at most 1e-6 (``autograde.stats``).
 """
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,14 @@ def test_buggy_implementation_loses_points(impl):
         ("zoneout", "one_mask_for_batch", "shared by the whole batch"),
         ("zoneout", "in_place", "was modified"),
         ("zoneout", "no_shape_check", "same shape"),
+        ("locked_dropout", "valueerror_only_in_training", "with training=False"),
+        ("locked_dropout", "where_nan_grad", "back-propagates 0 * inf"),
+        ("locked_dropout", "numpy_global_rng", "PyTorch's global random state"),
+        ("VariationalRNNCell", "hh_with_bias", "self.hh has a bias: pass bias=False"),
+        ("VariationalRNNCell", "learnable_h0", "nothing else to train"),
+        ("zoneout", "shape_check_only_in_training", "(20, 31) with training=False"),
+        ("zoneout", "two_dimensional_only", "any shape: a 3-D state"),
+        ("zoneout", "numpy_global_rng", "PyTorch's global random state"),
     ],
 )
 def test_messages_name_the_mistake(target, key, words):
@@ -112,7 +122,9 @@ def test_records_cross_a_process_boundary_unchanged(tmp_path):
     assert_round_trip("VariationalRNNCell.structure", load(by_key("VariationalRNNCell", "loop")), tmp_path)
 
 
-@pytest.mark.parametrize("q, right, wrong", [("q1", "c", "a"), ("q2", "B", "a"), ("q3", " a ", "b"), ("q4", 3200, 320), ("q5", "d", "b")])
+@pytest.mark.parametrize("q, right, wrong", [("q1", "c", "a"), ("q2", "B", "a"), ("q3", " a ", "b"), ("q4", 3200, 320),
+                                            ("q4", np.int64(3200), 3199.9), ("q4", Fraction(3200), "3200 units"),
+                                            ("q5", "d", "b")])
 def test_practice_answers(q, right, wrong):
     assert run(f"answer_{q}.rnn_dropout", right, 1).passed
     assert not run(f"answer_{q}.rnn_dropout", wrong, 1).passed

@@ -1,6 +1,8 @@
 """Checks for assignment 02's five practice questions (chapter 2, "Practice questions").
 
-Each question is multiple choice; the student sets ``answer_q1`` ... ``answer_q5`` to a letter. The
+Each question is multiple choice; the student sets ``answer_q1`` ... ``answer_q5`` to a letter (case and
+spaces around it do not matter, as the assignment's text says: ``properties.answer_check``). Contract clause ->
+check.property: the answer to question N -> bernoulli_masks.qN."answer". The
 answers and their explanations are public in the chapter behind a toggle: the points reward working
 through the questions, the messages point back to the reasoning.
 

@@ -1,20 +1,60 @@
 """Checks for assignment 05_cnn_dropout: ``dropout2d``, ``dropblock2d`` and the practice questions.
 
-Contracts (p is the drop probability, q = 1 - p the keep probability; x has shape (N, C, H, W)):
+p is the drop probability, q = 1 - p the keep probability; x has shape (N, C, H, W).
 
-- ``dropout2d(x, p, training=True, generator=None)``: spatial (channel) dropout. One Bernoulli draw per
-  (sample, channel), shared over height and width, independent across samples, channels and calls;
-  kept maps are ``x / q``, dropped maps are 0; evaluation returns x; ``ValueError`` for p outside
-  [0, 1] or an x that is not 4-D; dtype, device, gradient ``m / q * upstream``, x untouched, p = 1 gives
-  zeros (never NaN); random numbers from ``generator`` when one is given.
-- ``dropblock2d(x, p, block_size, training=True, generator=None)``: DropBlock (Ghiasi et al. 2018) with
-  the paper's sampling. For each (sample, channel) map independently, every top-left corner (i, j) with
-  0 <= i <= H - b and 0 <= j <= W - b is a seed with probability
-  gamma = p * H * W / (b^2 * (H - b + 1) * (W - b + 1)); each seed drops the b x b square it starts, so
-  every block lies inside the map. Kept units are multiplied by one factor for the whole tensor,
-  x.numel() / (number of kept units), so the rescaled mask averages exactly 1 over the tensor; if nothing
-  is kept the output is zeros. p = 0 returns x, p = 1 returns zeros, evaluation returns x; ``ValueError`` for p
-  outside [0, 1], block_size < 1 or larger than min(H, W), and an x that is not 4-D.
+Contract clause (the task text above each graded function) -> check.property that exercises it.
+
+``dropout2d(x, p, training=True, generator=None)``
+- ValueError if x is not 4-D or p is outside [0, 1], in training and in evaluation -> dropout2d.contract.
+  "ValueError unless x is 4-D" (3-D, 2-D, 5-D, 3-D at evaluation), "ValueError outside [0, 1]"
+- one Bernoulli draw per (sample, channel), the same decision over H x W -> dropout2d.contract."one draw per
+  (sample, channel) at p=..."; dropout2d.sharing."one draw per (sample, channel) at p=..."
+- kept with probability q -> dropout2d.contract."drop rate per (sample, channel) at p=..." (p = 0.1, 0.3, 0.8)
+- independent across samples, channels and calls -> dropout2d.sharing."samples independent at p=...", "channels
+  independent at p=..."; dropout2d.safety."fresh mask each call"
+- kept maps x / q (relative error 1e-5), dropped maps 0 -> dropout2d.contract."kept maps are x / q at p=..."
+- evaluation returns x -> dropout2d.contract."evaluation returns x"
+- p = 0 returns x, p = 1 zeros (never NaN) -> dropout2d.contract."p=0 is the identity", "p=1 gives zeros"
+- x's dtype and device; float64 with kept maps x / q to 1e-12 -> dropout2d.contract."dtype", "device" (CUDA only:
+  "cuda" skipped with a note on a CPU-only machine); dropout2d.safety."float64 preserved"
+- x never modified -> dropout2d.safety."input unchanged"
+- gradient m / q * upstream; at p = 1 zero or none, never NaN -> dropout2d.safety."gradient in training is m / q *
+  upstream", "gradient at evaluation is upstream", "gradient at p=1 is zero or absent"
+- generator when given, else PyTorch's global random state -> dropout2d.safety."generator honoured", "generator
+  seed matters", "global random state without a generator"
+
+``dropblock2d(x, p, block_size, training=True, generator=None)`` (b = block_size)
+- every valid corner a seed with probability gamma = p H W / (b^2 (H - b + 1)(W - b + 1)) -> dropblock2d.blocks.
+  "seed rate gamma at p=...", "dropped fraction close to p at p=..." (p = 0.1, 0.3)
+- independently of every other corner, map and call -> dropblock2d.safety."maps independent across samples",
+  "maps independent across channels", "fresh mask each call" (corners within a map: "seed rate gamma", whose
+  lattice units are independent only if the corners are)
+- a seed drops the b x b square it starts; every block inside the map -> dropblock2d.blocks."blocks are 3 x 3
+  squares at p=...", "smallest dropped region is block_size x block_size", "blocks are 5 x 5 squares on 12 x 20
+  maps"
+- every valid corner, the last row and column included, can seed a block (so every position can be dropped) ->
+  dropblock2d.blocks."every position can be dropped"
+- kept units multiplied by one factor x.numel() / (number kept) -> dropblock2d.contract."one scale for all kept
+  units at p=..."
+- zeros when no unit is kept (never NaN) -> dropblock2d.contract."zeros when nothing is kept"
+- evaluation returns x; p = 0 returns x; p = 1 returns zeros -> dropblock2d.contract."evaluation returns x",
+  "p=0 is the identity", "p=1 gives zeros"
+- block_size = 1 is element-wise dropout with gamma = p -> dropblock2d.contract."block_size=1 drop rate at p=0.3",
+  "block_size=1 units independent"
+- ValueError for p outside [0, 1], a non-integer block_size (2.5), block_size < 1 or > min(H, W), x not 4-D ->
+  dropblock2d.contract."ValueError for bad arguments"; and at evaluation -> "ValueError for bad arguments at
+  evaluation"
+- x's dtype and device; float64 scaled to 1e-12 -> dropblock2d.contract."dtype", "device" (CUDA only);
+  dropblock2d.safety."float64 preserved"
+- x never modified -> dropblock2d.safety."input unchanged"
+- gradient: upstream masked and scaled like the forward pass; at p = 1 zero or none -> dropblock2d.safety.
+  "gradient in training is m * scale * upstream", "gradient at evaluation is upstream", "gradient at p=1 is zero
+  or absent"
+- generator when given, else PyTorch's global random state -> dropblock2d.safety."generator honoured",
+  "generator seed matters", "global random state without a generator"
+
+Practice questions -> cnn_dropout.qN."answer" (letters in any case and spacing; numbers of any real type within
+1e-6, relative above 1: ``properties.answer_check``).
 
 Statistics. Every binomial test goes through ``Judge.binomial`` (false failure 1e-7 each). DropBlock's
 units are not independent within a map, so two of its properties need more care:
@@ -34,6 +74,12 @@ units are not independent within a map, so two of its properties need more care:
   gamma off by the valid-region factor (E = 0.205 at p = 0.3) is rejected (at p = 0.1 that mistake is
   caught by the seed-rate test instead). These Bernstein tests count
   against the check's budget of ten statistical tests like binomial ones.
+- *Shared maps.* Both bounds need independent maps. An output whose channel maps are identical within every
+  sample (or whose samples are identical) is one draw repeated, so ``independent_maps`` keeps one map per
+  group; the sharing is the mistake dropblock2d.safety names, and the rates are judged on what was sampled.
+- *Coverage.* A position reached by k valid corners stays kept in M independent maps with probability
+  (1 - gamma)^(k M); summed over the positions (union bound) that is about 1e-52 for the blocks check's 2 x 2048
+  maps. The property is skipped, not failed, when that bound exceeds 1e-7 (too few independent maps).
 """
 
 from __future__ import annotations
@@ -47,31 +93,12 @@ from ..probe import generator, tensor
 from . import Check
 from . import properties as prop
 
+F32 = "torch.float32"
 RATES = (0.1, 0.3, 0.8)  # asymmetric: at 0.5 a swapped keep/drop probability would be invisible
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _count_stat_test(j) -> None:
-    """A statistical test that is not a ``Judge.binomial`` call still spends one of the check's ten."""
-    j._stat_tests += 1  # noqa: SLF001 - the Judge's own budget counter, so the 1e-6 per check bound holds
-    if j._stat_tests > stats.MAX_STAT_TESTS_PER_CHECK:  # noqa: SLF001
-        raise RuntimeError(f"check {j.plan.check} runs more than {stats.MAX_STAT_TESTS_PER_CHECK} statistical tests")
-
-
-def _binomial_ok(j, name, count, n, prob, what, mistake) -> bool:
-    interval = j.binomial(n, prob)
-    if count in interval:
-        j.ok(name)
-        return True
-    j.fail(name, f"{what}: seen {count / n:.4f}, expected about {prob:.4f} (accepted {interval.describe()}): {mistake}")
-    return False
-
-
-def _agreement(j, name, a, b, p, what, mistake) -> bool:
-    return prop.independent(j, name, a, b, p, what, mistake)
 
 
 def _eval_identity(j, name, ev, x) -> None:
@@ -106,46 +133,26 @@ def _raises(j, name, cases) -> None:
     if not missing:
         j.ok(name)
         return
-    seen = []
-    for cid, what in missing:
-        rec = j.record(cid)
-        got = rec.get("exc_types", ["?"])[0] if rec.get("status") == "raised" else "no exception"
-        seen.append(f"{what}: {got}")
-    j.fail(name, "expected ValueError; saw " + "; ".join(seen))
+    j.fail(name, "expected ValueError; saw " + "; ".join(f"{what}: {prop.raised_what(j, cid)}" for cid, what in missing))
 
 
-def _float64(j, cid, x64) -> None:
-    out = j.output("float64 preserved", cid)
+def _float64(j, cid, x64, expected_fn, rule) -> None:
+    """A float64 input gives a float64 output whose kept values follow ``expected_fn(out, x)`` to float64 precision."""
+    out = prop.tensor_out(j, "float64 preserved", cid, x64.shape)
     if out is None:
         return
-    rec = j.record(cid)["out"]
+    got = prop.out_dtype(j, cid)
+    kept = out != 0
     j.expect(
         "float64 preserved",
-        rec["dtype"] == "torch.float64" and out.shape == x64.shape,
-        f"a float64 input must give a float64 output; got {rec['dtype']} (is the mask created as float32 and the product cast?)",
+        got == "torch.float64" and kept.any() and bool(np.allclose(out[kept], expected_fn(out, x64)[kept], rtol=1e-12, atol=0)),
+        f"a float64 input must give a float64 output with kept values {rule} to float64 precision; got {got} (is the "
+        "mask created as float32 and the product cast, or the factor rounded to float32?)",
     )
 
 
-def _gradient(j, cid, expected_fn, what) -> None:
-    why = j.problem(cid)
-    if why:
-        j.fail(what, why)
-        return
-    rec = j.record(cid)
-    if "backward_error" in rec:
-        j.fail(what, f"backward failed: {rec['backward_error']['exc_message']} (is the output detached, or built with numpy?)")
-        return
-    grad = j.array(cid, "grad/0")
-    if grad is None:
-        j.fail(what, "x received no gradient: keep the computation in torch so autograd can follow it (no .detach(), .numpy() or torch.no_grad())")
-        return
-    expected = expected_fn(j.array(cid), j.input_array("g"))
-    j.expect(what, np.allclose(grad, expected, rtol=1e-5, atol=1e-6),
-             "the gradient with respect to x should be the upstream gradient masked and scaled exactly like the forward pass")
-
-
-def _generator(j, ids, to_mask, p, mistake_ignored) -> None:
-    g1, g2, g3 = (j.output("generator honoured", cid) for cid in ids)
+def _generator(j, ids, to_mask, p, mistake_ignored, shape) -> None:
+    g1, g2, g3 = (prop.tensor_out(j, "generator honoured", cid, shape) for cid in ids)
     if g1 is None or g2 is None or g3 is None:
         return
     if j.expect(
@@ -213,9 +220,11 @@ def _d2_contract_plan(plan, rng):
     plan.call("p1", tensor("x_small"), 1.0)
     plan.call("neg", tensor("x_small"), -0.1)
     plan.call("big", tensor("x_small"), 1.5)
+    plan.call("neg_eval", tensor("x_small"), -0.1, training=False)
     plan.call("x3", tensor("x3"), 0.3)
     plan.call("x2", tensor("x2"), 0.3)
     plan.call("x5", tensor("x5"), 0.3)
+    plan.call("x3_eval", tensor("x3"), 0.3, training=False)
 
 
 def judge_inverted_values(j, name, out, x, p) -> None:
@@ -235,17 +244,17 @@ def judge_inverted_values(j, name, out, x, p) -> None:
 
 def _d2_contract_judge(j):
     x = j.input_array("x")
-    first = j.output("returns a tensor", f"t{RATES[1]}")
+    first = prop.tensor_out(j, "returns a tensor", f"t{RATES[1]}")
     if first is None:
         return
     j.ok("returns a tensor")
     if not j.expect("shape", first.shape == x.shape, f"expected shape {x.shape}, got {first.shape}"):
         return
-    prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
+    prop.dtype_device(j, f"t{RATES[1]}", F32, j.plan.device)
     prop.cuda_note(j)
     for p in RATES:
-        out = j.output(f"kept maps are x / q at p={p}", f"t{p}")
-        if out is None or out.shape != x.shape:
+        out = prop.input_like(j, f"kept maps are x / q at p={p}", f"t{p}", "x")
+        if out is None:
             continue
         judge_inverted_values(j, f"kept maps are x / q at p={p}", out, x, p)
         dropped = out == 0
@@ -253,17 +262,18 @@ def _d2_contract_judge(j):
             prop.drop_rate(j, f"drop rate per (sample, channel) at p={p}", dropped.all(axis=(2, 3)), p)
         else:
             j.skip(f"drop rate per (sample, channel) at p={p}", "not judged: the maps are not dropped whole (see above)")
-    _eval_identity(j, "evaluation returns x", j.output("evaluation returns x", "e0.3"), x)
-    p0 = j.output("p=0 is the identity", "p0")
+    _eval_identity(j, "evaluation returns x", prop.input_like(j, "evaluation returns x", "e0.3", "x", "with training=False the output"), x)
+    p0 = prop.input_like(j, "p=0 is the identity", "p0", "x_small", "at p = 0 the output")
     if p0 is not None:
         j.expect("p=0 is the identity", np.array_equal(p0, j.input_array("x_small")), "at p = 0 nothing is dropped and q = 1: the output must equal x")
-    _zeros_at_p1(j, "p=1 gives zeros", j.output("p=1 gives zeros", "p1"))
-    _raises(j, "ValueError outside [0, 1]", [("neg", "p = -0.1"), ("big", "p = 1.5")])
-    missing = [(cid, f"a {cid[1]}-D x") for cid in ("x3", "x2", "x5") if not j.raised(cid, "ValueError")]
+    _zeros_at_p1(j, "p=1 gives zeros", prop.input_like(j, "p=1 gives zeros", "p1", "x_small", "at p = 1 the output"))
+    _raises(j, "ValueError outside [0, 1]", [("neg", "p = -0.1"), ("big", "p = 1.5"), ("neg_eval", "p = -0.1 with training=False")])
+    cases = (("x3", "a 3-D x"), ("x2", "a 2-D x"), ("x5", "a 5-D x"), ("x3_eval", "a 3-D x with training=False"))
+    missing = [what for cid, what in cases if not j.raised(cid, "ValueError")]
     if not missing:
         j.ok("ValueError unless x is 4-D")
     else:
-        j.fail("ValueError unless x is 4-D", "expected ValueError for " + ", ".join(w for _, w in missing) + ": dropout2d "
+        j.fail("ValueError unless x is 4-D", "expected ValueError for " + ", ".join(missing) + ": dropout2d "
                "needs (N, C, H, W); accepting a 3-D input silently is the nn.Dropout2d pitfall (it treats (C, H, W) as "
                "(N, C, L) and drops rows), so check x.dim() == 4")
 
@@ -281,11 +291,8 @@ def slice_mask(out: np.ndarray) -> np.ndarray:
 
 def _d2_sharing_judge(j):
     for p, cid in ((0.3, "a"), (0.8, "c")):
-        out = j.output(f"one draw per (sample, channel) at p={p}", cid)
+        out = prop.input_like(j, f"one draw per (sample, channel) at p={p}", cid, "x")
         if out is None:
-            continue
-        if out.shape != j.input_array("x").shape:
-            j.fail(f"one draw per (sample, channel) at p={p}", f"expected shape {j.input_array('x').shape}, got {out.shape}")
             continue
         if not judge_sharing(j, f"one draw per (sample, channel) at p={p}", out == 0):
             continue
@@ -309,23 +316,29 @@ def _d2_safety_plan(plan, rng):
     plan.call("inplace", tensor("x"), 0.3)
     plan.call("grad", tensor("x", requires_grad=True), 0.3, backward="g")
     plan.call("grad_eval", tensor("x", requires_grad=True), 0.3, training=False, backward="g")
+    plan.call("grad_p1", tensor("x", requires_grad=True), 1.0, backward="g")
     plan.call("f64", tensor("x64", "float64"), 0.3)
     plan.call("a", tensor("x"), 0.3)
     plan.call("b", tensor("x"), 0.3)
     plan.call("g1", tensor("x"), 0.3, generator=generator(seed))
     plan.call("g2", tensor("x"), 0.3, generator=generator(seed))
     plan.call("g3", tensor("x"), 0.3, generator=generator(seed + 1))
+    prop.global_seed(plan, ("s1", "s2"), tensor("x"), 0.3)
 
 
 def _d2_safety_judge(j):
     prop.unchanged_input(j, "inplace", "x")
-    _gradient(j, "grad", lambda out, g: g * (out != 0) / np.float32(0.7), "gradient in training is m / q * upstream")
-    _gradient(j, "grad_eval", lambda out, g: g, "gradient at evaluation is upstream")
-    _float64(j, "f64", j.input_array("x64"))
-    a, b = j.output("fresh mask each call", "a"), j.output("fresh mask each call", "b")
+    prop.judge_gradient(j, "grad", lambda out, g: g * (out != 0) / np.float32(0.7), "gradient in training is m / q * upstream")
+    prop.judge_gradient(j, "grad_eval", lambda out, g: g, "gradient at evaluation is upstream")
+    prop.judge_gradient_p1(j, "grad_p1")
+    _float64(j, "f64", j.input_array("x64"), lambda out, x: x / 0.7, "x / q")
+    shape = j.input_array("x").shape
+    prop.judge_global_seed(j, ("s1", "s2"), shape)
+    a = prop.tensor_out(j, "fresh mask each call", "a", shape)
+    b = prop.tensor_out(j, "fresh mask each call", "b", shape)
     if a is None or b is None:
         return
-    if not (a.shape == b.shape == j.input_array("x").shape and slice_structure(a == 0)[0] and slice_structure(b == 0)[0]):
+    if not (slice_structure(a == 0)[0] and slice_structure(b == 0)[0]):
         why = "not judged: whole (sample, channel) maps are not dropped (see dropout2d.contract)"
         j.skip("fresh mask each call", why)
         j.skip("generator honoured", why)
@@ -334,7 +347,7 @@ def _d2_safety_judge(j):
         j, "fresh mask each call", slice_mask(a), slice_mask(b), 0.3, "two calls' channel masks",
         "the same mask comes back every call (is a seed set inside the function, or a mask cached?)",
     )
-    _generator(j, ("g1", "g2", "g3"), slice_mask, 0.3, "the generator's seed seems to be ignored")
+    _generator(j, ("g1", "g2", "g3"), slice_mask, 0.3, "the generator's seed seems to be ignored", shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,20 +398,25 @@ def opening(dropped: np.ndarray, b: int) -> np.ndarray:
 
 
 def smallest_region(dropped: np.ndarray, max_maps: int = 256) -> tuple[int, int] | None:
-    """The smallest bounding box (height, width) of a connected dropped region (4-connected within a map).
+    """The smallest bounding box (height, width) of a connected dropped region (4-connected within a map),
+    or None when no map holds a dropped unit.
 
-    Only the first ``max_maps`` maps are labelled (enough to contain lone blocks; labelling all is slow).
+    Only the first ``max_maps`` maps that hold a dropped unit are labelled (enough to contain lone blocks;
+    labelling all is slow). Maps without one are passed over, so a tensor whose first maps happen to be
+    empty (every map of a sample empty, as when one seed map is shared by its channels) is no problem.
     """
     from scipy import ndimage
 
-    dropped = dropped.reshape((-1, 1) + dropped.shape[-2:])[:max_maps]
-
-    structure = np.zeros((3, 3, 3, 3), dtype=bool)
-    structure[1, 1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
-    labels, n = ndimage.label(dropped, structure)
+    maps = dropped.reshape((-1,) + dropped.shape[-2:])
+    maps = maps[maps.any(axis=(1, 2))][:max_maps]
+    if not len(maps):
+        return None
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    labels, n = ndimage.label(maps, structure)
     if n == 0:
         return None
-    sizes = [(s[2].stop - s[2].start, s[3].stop - s[3].start) for s in ndimage.find_objects(labels)]
+    sizes = [(s[1].stop - s[1].start, s[2].stop - s[2].start) for s in ndimage.find_objects(labels)]
     return min(sizes, key=lambda hw: hw[0] * hw[1])
 
 
@@ -423,7 +441,7 @@ def judge_blocks(j, name, dropped, b) -> bool:
     return False
 
 
-def judge_scale(j, name, out, x) -> bool:
+def judge_scale(j, name, out, x, rtol=1e-5) -> bool:
     kept = out != 0
     k = int(kept.sum())
     if k == 0:
@@ -431,7 +449,7 @@ def judge_scale(j, name, out, x) -> bool:
         return False
     expected = x.size / k
     ratio = out[kept] / x[kept]
-    if np.allclose(ratio, expected, rtol=1e-5, atol=0):
+    if np.allclose(ratio, expected, rtol=rtol, atol=0):
         j.ok(name)
         return True
     if np.allclose(ratio, 1.0, rtol=1e-6):
@@ -445,6 +463,63 @@ def judge_scale(j, name, out, x) -> bool:
     return False
 
 
+def independent_maps(dropped: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """The maps the statistics may count as independent draws, and what was shared (None: nothing).
+
+    The paper samples every (sample, channel) map on its own. A submission that shares one seed map across
+    the channels of a sample (or across the samples) makes identical maps: one draw repeated, which would
+    break the binomial and Bernstein bounds below (and once made this check read a region of an empty
+    map). Such maps are counted once; the sharing itself is the mistake dropblock2d.safety judges and names.
+    A correct implementation makes all 256 channel maps of a sample identical with probability below 1e-300
+    (at the least, every one of them empty).
+    """
+    n, c = dropped.shape[:2]
+    if c > 1 and bool((dropped == dropped[:, :1]).all()):
+        return dropped[:, :1], "the channels of each sample"
+    if n > 1 and bool((dropped == dropped[:1]).all()):
+        return dropped[:1], "the samples"
+    return dropped, None
+
+
+def never_dropped_bound(rates: list[tuple[float, int]], b: int, h: int, w: int) -> float:
+    """An upper bound on the probability that some unit of an H x W map is never dropped in any of the maps,
+    for maps sampled the paper's way: ``rates`` lists (gamma, number of maps) per output. A unit reached by
+    k valid corners stays kept in one map with probability (1 - gamma)^k, in M independent maps
+    (1 - gamma)^(k M); the union bound sums that over the units."""
+    k = coverage(b, h, w)
+    log_never = sum(m * np.log1p(-g) for g, m in rates) * k
+    return float(np.exp(log_never).sum())
+
+
+def judge_coverage(j, name, dropped_list, rates, b, h, w) -> None:
+    """Every unit of the map, edges and corners included, is dropped in some map (blocks reach every unit)."""
+    bound = never_dropped_bound(rates, b, h, w)
+    if bound > stats.ALPHA_PER_TEST:
+        j.skip(name, f"not judged: too few independent maps to expect every unit dropped (a unit might stay kept by "
+                     f"chance with probability up to {bound:.2g})")
+        return
+    prop.spend_stat_test(j)
+    ever = np.zeros((h, w), dtype=bool)
+    for d in dropped_list:
+        ever |= d.reshape((-1, h, w)).any(axis=0)
+    if ever.all():
+        j.ok(name)
+        return
+    never = ~ever
+    rows, cols = np.nonzero(never)
+    where = ", ".join(f"({r}, {c})" for r, c in list(zip(rows, cols))[:6]) + (" ..." if len(rows) > 6 else "")
+    hint = ""
+    if never[-1].all() or never[:, -1].all():
+        hint = (": the last row or column is never dropped, so the valid corners stop one short; they run from 0 to "
+                "H - b inclusive (range(H - b + 1)), which is H - b + 1 corners per axis")
+    elif never[0].all() or never[:, 0].all():
+        hint = ": the first row or column is never dropped (blocks shifted away from the top or left edge?)"
+    n_maps = sum(m for _, m in rates)
+    j.fail(name, f"{int(never.sum())} of the {h * w} positions of the {h} x {w} maps were never dropped in any of the "
+                 f"{n_maps} maps (positions {where}); with the paper's sampling every position can be dropped, and "
+                 f"is, here, except with probability below {bound:.1g}{hint}")
+
+
 def _db_contract_plan(plan, rng):
     plan.inputs["x"] = prop.nonzero_input(rng, DB_CONTRACT)
     plan.inputs["x_small"] = prop.nonzero_input(rng, (4, 3, 9, 7))
@@ -455,43 +530,64 @@ def _db_contract_plan(plan, rng):
     plan.call("e0.3", tensor("x"), 0.3, 3, training=False)
     plan.call("p0", tensor("x_small"), 0.0, 3)
     plan.call("p1", tensor("x_small"), 1.0, 3)
+    # p so close to 1 that, with block_size 1, every one of the 756 units is dropped except with probability below 1e-10
+    plan.call("none_kept", tensor("x_small"), 1 - 1e-13, 1)
     plan.call("neg", tensor("x_small"), -0.1, 3)
     plan.call("big", tensor("x_small"), 1.2, 3)
     plan.call("b0", tensor("x_small"), 0.3, 0)
     plan.call("b8", tensor("x_small"), 0.3, 8)
+    plan.call("b2.5", tensor("x_small"), 0.3, 2.5)
     plan.call("x3", tensor("x3"), 0.3, 3)
+    plan.call("neg_eval", tensor("x_small"), -0.1, 3, training=False)
+    plan.call("b8_eval", tensor("x_small"), 0.3, 8, training=False)
+    plan.call("x3_eval", tensor("x3"), 0.3, 3, training=False)
 
 
 def _db_contract_judge(j):
     x = j.input_array("x")
-    first = j.output("returns a tensor", "t0.3")
+    first = prop.tensor_out(j, "returns a tensor", "t0.3")
     if first is None:
         return
     j.ok("returns a tensor")
     if not j.expect("shape", first.shape == x.shape, f"expected shape {x.shape}, got {first.shape}"):
         return
-    prop.dtype_device(j, "t0.3", "torch.float32", j.plan.device)
+    prop.dtype_device(j, "t0.3", F32, j.plan.device)
     prop.cuda_note(j)
     for p in (0.1, 0.3):
-        out = j.output(f"one scale for all kept units at p={p}", f"t{p}")
-        if out is not None and out.shape == x.shape:
+        out = prop.input_like(j, f"one scale for all kept units at p={p}", f"t{p}", "x")
+        if out is not None:
             judge_scale(j, f"one scale for all kept units at p={p}", out, x)
-    b1 = j.output("block_size=1 is element-wise dropout", "b1")
-    if b1 is not None and b1.shape == x.shape:
+    b1 = prop.input_like(j, "block_size=1 drop rate at p=0.3", "b1", "x")
+    if b1 is not None:
         dropped = b1 == 0
         prop.drop_rate(j, "block_size=1 drop rate at p=0.3", dropped, 0.3)
         prop.independent(
             j, "block_size=1 units independent", dropped[..., 0::2], dropped[..., 1::2], 0.3, "neighbouring units",
             "with block_size = 1 each unit is its own block, dropped independently with gamma = p",
         )
-    _eval_identity(j, "evaluation returns x", j.output("evaluation returns x", "e0.3"), x)
-    p0 = j.output("p=0 is the identity", "p0")
+    _eval_identity(j, "evaluation returns x", prop.input_like(j, "evaluation returns x", "e0.3", "x", "with training=False the output"), x)
+    p0 = prop.input_like(j, "p=0 is the identity", "p0", "x_small", "at p = 0 the output")
     if p0 is not None:
         j.expect("p=0 is the identity", np.array_equal(p0, j.input_array("x_small")), "at p = 0 no seed is drawn: the output must equal x")
-    _zeros_at_p1(j, "p=1 gives zeros", j.output("p=1 gives zeros", "p1"))
+    _zeros_at_p1(j, "p=1 gives zeros", prop.input_like(j, "p=1 gives zeros", "p1", "x_small", "at p = 1 the output"))
+    name = "zeros when nothing is kept"
+    none_kept = prop.input_like(j, name, "none_kept", "x_small", "the output")
+    if none_kept is not None:
+        if np.isnan(none_kept).any() or np.isinf(none_kept).any():
+            j.fail(name, "when every unit is dropped the output contains NaN or inf (x.numel() / 0 kept units): return "
+                         "zeros when nothing is kept")
+        elif (none_kept == 0).all():
+            j.ok(name)
+        else:  # a unit survived (probability below 1e-10): then the usual scaling applies
+            judge_scale(j, name, none_kept, j.input_array("x_small"))
     _raises(j, "ValueError for bad arguments", [
         ("neg", "p = -0.1"), ("big", "p = 1.2"), ("b0", "block_size = 0"),
-        ("b8", "block_size = 8 on 9 x 7 maps (larger than min(H, W))"), ("x3", "a 3-D x"),
+        ("b8", "block_size = 8 on 9 x 7 maps (larger than min(H, W))"), ("b2.5", "block_size = 2.5 (not an integer)"),
+        ("x3", "a 3-D x"),
+    ])
+    _raises(j, "ValueError for bad arguments at evaluation", [
+        ("neg_eval", "p = -0.1 with training=False"), ("b8_eval", "block_size = 8 with training=False"),
+        ("x3_eval", "a 3-D x with training=False"),
     ])
 
 
@@ -505,27 +601,34 @@ def _db_blocks_plan(plan, rng):
 
 def _db_blocks_judge(j):
     x = j.input_array("x")
-    n_maps = x.shape[0] * x.shape[1]
     h, w = x.shape[-2:]
     b = 3
-    noise = bernstein_halfwidth(n_maps, (2 * b - 1) ** 2 / (4 * h * w))
+    covered, rates = [], []
     for p in (0.1, 0.3):
-        out = j.output(f"blocks are {b} x {b} squares at p={p}", f"t{p}")
+        out = prop.input_like(j, f"blocks are {b} x {b} squares at p={p}", f"t{p}", "x")
         if out is None:
-            continue
-        if out.shape != x.shape:
-            j.fail(f"blocks are {b} x {b} squares at p={p}", f"expected shape {x.shape}, got {out.shape}")
             continue
         dropped = out == 0
         blocks_ok = judge_blocks(j, f"blocks are {b} x {b} squares at p={p}", dropped, b)
-        if blocks_ok and p == 0.1:
-            smallest = smallest_region(dropped)
-            j.expect("smallest dropped region is block_size x block_size", smallest == (b, b),
-                     f"the smallest dropped region is {smallest[0]} x {smallest[1]}, but a lone block is {b} x {b}: "
-                     "blocks of the wrong size (block_size + 1?)")
+        maps, shared = independent_maps(dropped)
+        n_maps = maps.shape[0] * maps.shape[1]
+        if shared:
+            j.skip(f"statistics on independent maps at p={p}",
+                   f"{shared} share one mask (a mistake dropblock2d.safety names), so the seed rate and the dropped "
+                   f"fraction were judged on the {n_maps} maps that were sampled on their own")
         g = gamma(p, b, h, w)
+        covered.append(maps)
+        rates.append((g, n_maps))
+        if blocks_ok and p == 0.1:
+            smallest = smallest_region(maps)
+            if n_maps < 256:
+                j.skip("smallest dropped region is block_size x block_size", f"not judged: only {n_maps} independent maps")
+            else:
+                j.expect("smallest dropped region is block_size x block_size", smallest == (b, b),
+                         f"the smallest dropped region is {'absent' if smallest is None else '%d x %d' % smallest}, but a "
+                         f"lone block is {b} x {b}: blocks of the wrong size (block_size + 1?)")
         r = 1 - (1 - g) ** (b * b)
-        lat = lattice(dropped, b)
+        lat = lattice(maps, b)
         k, n = int(lat.sum()), lat.size
         interval = j.binomial(n, r)
         if k in interval:
@@ -542,8 +645,9 @@ def _db_blocks_judge(j):
                    f"units in the interior of the map were dropped with frequency {seen:.4f}; with gamma = p H W / "
                    f"(b^2 (H - b + 1)(W - b + 1)) = {g:.5f} each is dropped with probability 1 - (1 - gamma)^(b^2) = {r:.4f} "
                    f"(accepted {interval.describe()}); your seeds look like gamma = {implied:.5f}{hint}")
-        _count_stat_test(j)
-        seen_fraction = float(dropped.mean())
+        prop.spend_stat_test(j)
+        noise = bernstein_halfwidth(n_maps, (2 * b - 1) ** 2 / (4 * h * w))
+        seen_fraction = float(maps.mean())
         expected = expected_fraction(p, b, h, w)
         j.expect(
             f"dropped fraction close to p at p={p}",
@@ -552,12 +656,11 @@ def _db_blocks_judge(j):
             f"sampling drops {expected:.4f} on average (a little below p because blocks overlap), and the check accepts "
             f"{expected - noise:.4f} to {expected + noise:.4f}: check gamma and the block size",
         )
-    rect = j.output("blocks are 5 x 5 squares on 12 x 20 maps", "rect")
+    if covered:
+        judge_coverage(j, "every position can be dropped", covered, rates, b, h, w)
+    rect = prop.input_like(j, "blocks are 5 x 5 squares on 12 x 20 maps", "rect", "x_rect")
     if rect is not None:
-        if rect.shape != j.input_array("x_rect").shape:
-            j.fail("blocks are 5 x 5 squares on 12 x 20 maps", f"expected shape {j.input_array('x_rect').shape}, got {rect.shape}")
-        else:
-            judge_blocks(j, "blocks are 5 x 5 squares on 12 x 20 maps", rect == 0, 5)
+        judge_blocks(j, "blocks are 5 x 5 squares on 12 x 20 maps", rect == 0, 5)
 
 
 def _db_safety_plan(plan, rng):
@@ -571,9 +674,11 @@ def _db_safety_plan(plan, rng):
     plan.call("g1", tensor("x"), 0.3, 3, generator=generator(seed))
     plan.call("g2", tensor("x"), 0.3, 3, generator=generator(seed))
     plan.call("g3", tensor("x"), 0.3, 3, generator=generator(seed + 1))
+    prop.global_seed(plan, ("s1", "s2"), tensor("x"), 0.3, 3)
     plan.call("inplace", tensor("xg"), 0.3, 3)
     plan.call("grad", tensor("xg", requires_grad=True), 0.3, 3, backward="g")
     plan.call("grad_eval", tensor("xg", requires_grad=True), 0.3, 3, training=False, backward="g")
+    plan.call("grad_p1", tensor("xg", requires_grad=True), 1.0, 3, backward="g")
     plan.call("f64", tensor("x64", "float64"), 0.3, 3)
 
 
@@ -582,28 +687,31 @@ def _db_safety_judge(j):
     h, w = x.shape[-2:]
     r = 1 - (1 - gamma(0.3, 3, h, w)) ** 9
     to_mask = lambda out: lattice(out == 0, 3)  # noqa: E731 - independent Bernoulli(r) units, see the module docstring
-    a = j.output("maps independent across samples", "a")
-    if a is not None and a.shape == x.shape:
+    a = prop.input_like(j, "maps independent across samples", "a", "x")
+    if a is not None:
         m = to_mask(a)
         prop.independent(j, "maps independent across samples", m[0::2], m[1::2], r, "the masks of neighbouring samples",
                          "every sample seems to share one mask: draw seeds of shape (N, C, H - b + 1, W - b + 1)")
         prop.independent(j, "maps independent across channels", m[:, 0::2], m[:, 1::2], r, "the masks of neighbouring channels",
                          "every channel seems to share one mask: DropBlock samples each (sample, channel) map on its own, "
                          "seeds of shape (N, C, H - b + 1, W - b + 1), not (N, 1, ...)")
-        b_out = j.output("fresh mask each call", "b")
-        if b_out is not None and b_out.shape == x.shape:
+        b_out = prop.input_like(j, "fresh mask each call", "b", "x")
+        if b_out is not None:
             prop.independent(j, "fresh mask each call", m, to_mask(b_out), r, "two calls' masks",
                              "the same mask comes back every call (is a seed set inside the function, or a mask cached?)")
-    _generator(j, ("g1", "g2", "g3"), to_mask, r, "the generator's seed seems to be ignored")
+    _generator(j, ("g1", "g2", "g3"), to_mask, r, "the generator's seed seems to be ignored", x.shape)
+    prop.judge_global_seed(j, ("s1", "s2"), x.shape)
     prop.unchanged_input(j, "inplace", "xg")
 
     def expected_grad(out, g):
         kept = out != 0
         return g * kept * np.float32(out.size / max(int(kept.sum()), 1))
 
-    _gradient(j, "grad", expected_grad, "gradient in training is m * scale * upstream")
-    _gradient(j, "grad_eval", lambda out, g: g, "gradient at evaluation is upstream")
-    _float64(j, "f64", j.input_array("x64"))
+    prop.judge_gradient(j, "grad", expected_grad, "gradient in training is m * scale * upstream")
+    prop.judge_gradient(j, "grad_eval", lambda out, g: g, "gradient at evaluation is upstream")
+    prop.judge_gradient_p1(j, "grad_p1")
+    _float64(j, "f64", j.input_array("x64"), lambda out, x: x * (out.size / max(int((out != 0).sum()), 1)),
+             "x * x.numel() / (number kept)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,41 +720,17 @@ def _db_safety_judge(j):
 QUESTIONS = [
     ("answer_q1", ["b"], "see 'Why element-wise dropout is weak on feature maps': what do a dropped unit's neighbours "
      "still carry, and what does the next layer's 3 x 3 kernel read?"),
-    ("answer_q2", [128, "128"], "spatial dropout draws one value per (sample, channel) and shares it over height and width"),
+    ("answer_q2", [128], "spatial dropout draws one value per (sample, channel) and shares it over height and width"),
     ("answer_q3", ["c"], "run nn.Dropout2d on a 3-D tensor inside warnings.catch_warnings(record=True) and read the warning: "
      "how does it interpret the three axes?"),
+    ("answer_q4", [0.05], "gamma = p / block_size^2 * H W / ((H - block_size + 1)(W - block_size + 1)); "
+     "with block_size 3 on 6 x 6 maps there are 4 x 4 valid corners"),
     ("answer_q5", ["a"], "see 'The schedule' in the DropBlock section of chapter 5"),
 ]
-NUMERIC_QUESTIONS = [
-    ("answer_q4", 0.05, 1e-6, "gamma = p / block_size^2 * H W / ((H - block_size + 1)(W - block_size + 1)); "
-     "with block_size 3 on 6 x 6 maps there are 4 x 4 valid corners"),
-]
-
-
-def numeric_answer_check(name: str, variable: str, value: float, tol: float, why: str) -> Check:
-    """Like ``properties.answer_check``, for a number: accepted within ``tol`` (so 0.2 / 9 * 36 / 16 counts)."""
-
-    def build(plan, rng):
-        plan.call("answer", scenario="autograde.checks.properties:read_answer")
-
-    def judge(j):
-        why_missing = j.problem("answer")
-        if why_missing:
-            j.fail("answer", why_missing.replace("is not implemented yet", "has no answer yet"))
-            return
-        got = j.value("answer", "answer")
-        if j.value("answer", "answer_type") or isinstance(got, bool) or not isinstance(got, (int, float)):
-            j.fail("answer", f"{variable} should be a number such as 0.3, not {got!r}")
-            return
-        j.expect("answer", abs(got - value) <= tol, f"{variable} = {got!r} is not right: {why}")
-
-    return Check(name, variable, build, judge, f"practice question: {variable}")
 
 
 def _question_checks() -> list[Check]:
-    found = [prop.answer_check(f"cnn_dropout.{v[-2:]}", v, accepted, why) for v, accepted, why in QUESTIONS]
-    found += [numeric_answer_check(f"cnn_dropout.{v[-2:]}", v, value, tol, why) for v, value, tol, why in NUMERIC_QUESTIONS]
-    return sorted(found, key=lambda c: c.name)
+    return [prop.answer_check(f"cnn_dropout.{v[-2:]}", v, accepted, why) for v, accepted, why in QUESTIONS]
 
 
 CHECKS = [

@@ -166,8 +166,9 @@ def _clean_hidden(j, prefix, x_name="x"):
     return np.maximum(x @ w.T + b, 0.0)
 
 
-def _net_out(j, name, cid, i=0):
-    """Output ``i`` of a net scenario, or a failure of property ``name`` with the reason."""
+def _net_out(j, name, cid, i=0, like=None):
+    """Output ``i`` of a net scenario, or a failure of property ``name`` with the reason (also when ``like``
+    is given and the output does not have its shape)."""
     why = j.problem(cid)
     if why:
         j.fail(name, why.replace(" raised ", " (construction or forward) raised "))
@@ -182,12 +183,20 @@ def _net_out(j, name, cid, i=0):
     if j.value(cid, f"type{i}"):
         j.fail(name, f"forward returned a {j.value(cid, f'type{i}')}, expected a torch.Tensor")
         return None
-    return j.array(cid, f"out{i}")
+    out = j.array(cid, f"out{i}")
+    if out is None:
+        j.fail(name, "the output did not come back (expected a torch.Tensor)")
+        return None
+    if like is not None and not _shape_ok(j, name, out, like):
+        return None
+    return out
 
 
 def _independent(j, name, a, b, what, mistake):
     """Independence of two boolean 'dropped' masks, judged at their observed drop rate (so a wrong rate
     costs only the rate property, not this one too)."""
+    if not _shape_ok(j, name, a, b):
+        return
     p_seen = float((a.mean() + b.mean()) / 2)
     prop.independent(j, name, a, b, p_seen, what, mistake)
 
@@ -197,8 +206,21 @@ def _loads(j, cid):
         j.ok("loads the checkpoint")
 
 
+def _shape_ok(j, name, out, ref) -> bool:
+    """The output has the reference's shape and holds numbers; else a failure of ``name`` saying what came back."""
+    if out.dtype.kind not in "biuf":
+        j.fail(name, f"the output holds {out.dtype} values, expected numbers")
+        return False
+    if out.shape != ref.shape:
+        j.fail(name, f"expected output shape {ref.shape}, got {out.shape}")
+        return False
+    return True
+
+
 def _kept_values(j, name, out, clean, q, what="h"):
     """Survivors (nonzero outputs where the clean value is nonzero) must equal clean / q."""
+    if not _shape_ok(j, name, out, clean):
+        return
     kept = (out != 0) & (clean != 0)
     got, want = out[kept].astype(np.float64), clean[kept]
     if kept.sum() == 0:
@@ -222,6 +244,8 @@ def _kept_values(j, name, out, clean, q, what="h"):
 
 def _drop_rate(j, name, out, clean, p):
     """Among units whose clean value is nonzero, each must be dropped with probability p."""
+    if not _shape_ok(j, name, out, clean):
+        return
     live = clean != 0
     prop.drop_rate(j, name, (out == 0)[live], p)
 
@@ -353,11 +377,11 @@ def _bn_expected(j):
 def _bn_fixed_judge(j):
     h_train, rmean, rvar, h_eval = _bn_expected(j)
     _loads(j, "a")
-    t = _net_out(j, "batch norm sees no dropout", "a", 0)
+    t = _net_out(j, "batch norm sees no dropout", "a", 0, like=h_train)
     if t is None:
         return
     got_m, got_v = j.array("a", "rmean0"), j.array("a", "rvar0")
-    if got_m is None:
+    if got_m is None or got_v is None or got_m.shape != rmean.shape or got_v.shape != rvar.shape:
         j.fail("batch norm sees no dropout", "the model has no BatchNorm1d named bn: keep self.bn = nn.BatchNorm1d(n_hidden)")
         return
     if np.allclose(got_m, rmean, rtol=RTOL, atol=1e-5) and np.allclose(got_v, rvar, rtol=RTOL, atol=1e-5):
@@ -388,7 +412,8 @@ def _bn_contract_judge(j):
         if t is not None:
             _drop_rate(j, f"drop rate at p={p}", t, h_train, p)
             _kept_values(j, f"kept values are h / q at p={p}", t, h_train, 1 - p)
-    a, b = _net_out(j, "fresh mask each forward", "high", 0), _net_out(j, "fresh mask each forward", "high", 1)
+    a = _net_out(j, "fresh mask each forward", "high", 0, like=h_train)
+    b = _net_out(j, "fresh mask each forward", "high", 1, like=h_train)
     if a is not None and b is not None:
         live = h_train != 0
         _independent(j, "fresh mask each forward", (a == 0)[live], (b == 0)[live], "two forward passes' masks",
@@ -773,6 +798,8 @@ def _port_rate(j, name, out, keeps, what):
 
 
 def _port_kept(j, name, out, x, q):
+    if not _shape_ok(j, name, out, x):
+        return
     kept = (out != 0) & np.isfinite(out)
     if not kept.any():
         j.fail(name, "no finite value survived to check the scaling")
@@ -956,9 +983,13 @@ def _loop_judge(j, strict):
         rec = [g for (_, _, _, g) in val]
         j.expect("validation without gradients", bool(val) and not any(rec),
                  "the validation pass recorded gradients: run it under torch.no_grad()")
-        j.expect("last accuracy is the final model's", abs(result[-1] - j.value("loop", "final_accuracy")) < 1e-6,
+        final = prop.fact(j, "loop", "final_accuracy", float)
+        if final is None:
+            j.fail("last accuracy is the final model's", "the trained model's evaluation accuracy was not recorded")
+            return
+        j.expect("last accuracy is the final model's", abs(result[-1] - final) < 1e-6,
                  f"the last accuracy ({result[-1]:.4f}) should be the trained model's accuracy on x_val in evaluation "
-                 f"mode ({j.value('loop', 'final_accuracy'):.4f})")
+                 f"mode ({final:.4f})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,24 +1,61 @@
 """Checks for assignment 01_overfitting: ``l2_penalty``, ``EarlyStopping`` and ``max_norm_``.
 
-Contracts:
-
-- ``l2_penalty(parameters, weight_decay)``: the 0-dim tensor ``(weight_decay / 2) * sum of w**2`` over
-  every entry of every tensor in ``parameters`` (any iterable, a generator such as
-  ``model.parameters()`` included: it is consumed once); differentiable, with gradient
-  ``weight_decay * w`` (what ``torch.optim.SGD(weight_decay=...)`` adds); dtype and device of the
-  parameters; parameters left unmodified; ``ValueError`` for a negative ``weight_decay``.
-- ``EarlyStopping(patience, min_delta=0.0)``: ``step(val_loss, model)`` returns True once ``patience``
-  consecutive calls brought no improvement, where call ``t`` improves when
-  ``val_loss < best_loss - min_delta`` (strictly); on an improvement it records ``best_loss``,
-  ``best_epoch`` (the 0-based index of the call) and a deep copy of ``model.state_dict()``, and resets
-  the count; ``restore(model)`` loads the saved state into ``model``.
-- ``max_norm_(weight, max_norm)``: in place, each row of a ``(out_features, in_features)`` weight whose
-  L2 norm exceeds ``max_norm`` is rescaled to norm ``max_norm``; other rows unchanged; returns
-  ``weight`` itself; works on a parameter that requires grad (update under ``torch.no_grad()``);
-  ``ValueError`` for ``max_norm <= 0``.
-
 The functions are deterministic, so these checks compare with values computed here from the plan's
 inputs (in float64), with tolerances that only absorb float32 rounding. Nothing is statistical.
+
+Contract clause (the task text above each graded function) -> check.property that exercises it. A
+property named "... (script)" exists once per scripted loss sequence (SCRIPTS below).
+
+``l2_penalty(parameters, weight_decay)``
+- (weight_decay / 2) * the sum of w**2 over every entry of every tensor, relative error 1e-5 (1e-12 in
+  float64) -> l2_penalty.contract."value, weight_decay=..." (three parameter lists, 1-D to 3-D tensors)
+- parameters is any iterable, a generator such as model.parameters() iterated once -> l2_penalty.contract.
+  "accepts a generator"; l2_penalty.safety."model.parameters(), biases included"
+- every tensor counts, biases included -> l2_penalty.contract."value, ..."; l2_penalty.safety."model.parameters(),
+  biases included"
+- "at least one" tensor: a promise of the caller, not a requirement of the function (no empty iterable is passed)
+- a 0-dim tensor -> l2_penalty.contract."0-dim tensor"
+- the parameters' dtype and device (float64 in, float64 out) -> l2_penalty.contract."dtype", "device" (CUDA only:
+  "cuda" is skipped with a note on a CPU-only machine); l2_penalty.safety."float64 preserved", "dtype", "device"
+- differentiable, gradient weight_decay * w (no .item(), .detach(), ...) -> l2_penalty.safety."gradient is
+  weight_decay * w", "gradient reaches every parameter of a model"
+- the parameters are not modified -> l2_penalty.safety."parameters unchanged"
+- weight_decay = 0 gives a zero tensor -> l2_penalty.contract."weight_decay = 0 gives 0"
+- a negative weight_decay raises ValueError -> l2_penalty.contract."ValueError for negative weight_decay"
+
+``EarlyStopping(patience, min_delta=0.0)``
+- an improvement is val_loss < best_loss - min_delta, strictly; equal is not -> "when to stop (tie)",
+  "(delta)", "(delta_boundary)" in EarlyStopping.contract/.more
+- best_loss starts at inf, best_epoch at None; inf and NaN never improve, the first call included ->
+  EarlyStopping.contract."when to stop (nonfinite)", "best_loss and best_epoch (nonfinite)";
+  EarlyStopping.more."when to stop (nonfinite_stop)", "best_loss and best_epoch (nonfinite_stop)"
+- on an improvement: best_loss = val_loss, best_epoch = t (0-based), a deep copy of the state, the count reset
+  -> "best_loss and best_epoch (...)", "restore (reset)", "when to stop (reset)"
+- otherwise the count grows and best_loss, best_epoch stay -> "best_loss and best_epoch (...)" (read after every
+  call), "when to stop (...)"
+- step returns True (a bool) once patience calls in a row brought no improvement -> "when to stop (...)" (every
+  script; patience 1 in "(patience1)", a run that never stops in "(never)", random scripts "(random0..2)")
+- restore(model) loads the whole saved state, into the trained model and into a fresh one -> "restore (...)"
+- with nothing saved (no improvement yet) restore(model) leaves the model as it is -> EarlyStopping.more.
+  "restore (nonfinite_stop)"
+- best_loss (a float) and best_epoch (an int, or None before any improvement) readable after every call ->
+  "best_loss and best_epoch (...)"
+
+``max_norm_(weight, max_norm)``
+- every row whose L2 norm exceeds max_norm is rescaled to norm max_norm, keeping its direction, within 1e-5
+  relative plus 1e-6 absolute of the exact projection -> max_norm_.contract."rows renormalised, max_norm=...";
+  max_norm_.safety."300 x 200 weight", "a single row"
+- rows with norm at most max_norm (zero rows included) unchanged, no NaN -> max_norm_.safety."rows inside the
+  ball unchanged", "zero row stays zero"
+- in place, returning the same tensor object -> max_norm_.contract."rows renormalised, ..." (both are part of it)
+- works on nn.Linear's weight (requires grad) called without torch.no_grad(); still the same Parameter, still
+  trains -> max_norm_.contract."in place on nn.Linear's weight", "parameter still trains";
+  max_norm_.safety."float64 parameter"
+- the weight's dtype and device (float64 too) -> max_norm_.safety."float64 preserved", "device" (CUDA only)
+- max_norm <= 0 raises ValueError -> max_norm_.contract."ValueError for max_norm <= 0"
+
+Practice questions -> answer_qN.overfitting."answer" (letters in any case and spacing; question 3 a number of
+any real type within 1e-6: ``properties.answer_check``).
 """
 
 from __future__ import annotations
@@ -75,11 +112,34 @@ def l2_from_model(fn, w1, b1, w2, b2, weight_decay):
     return facts
 
 
+def _best_facts(es) -> list:
+    """[best_loss, best_epoch] as the object holds them now: a float (inf and NaN included) or None, an int or
+    None; or a string saying why an attribute could not be read as that."""
+    import numbers
+
+    found = []
+    for name, kind in (("best_loss", numbers.Real), ("best_epoch", numbers.Integral)):
+        try:
+            value = getattr(es, name)
+        except Exception as exc:  # a missing attribute is an answer the verdict explains
+            found.append(f"{type(exc).__name__}: {exc}"[:200])
+            continue
+        if value is None:
+            found.append(None)
+        elif isinstance(value, kind) and not isinstance(value, bool):
+            found.append(float(value) if name == "best_loss" else int(value))
+        else:
+            found.append(f"{name} is a {type(value).__name__}, not a{'' if kind is numbers.Real else 'n'} "
+                         f"{'float' if kind is numbers.Real else 'int'}")
+    return found
+
+
 @scenario("fresh_weight", "fresh_bias", "same_weight", "same_bias")
 def early_stopping_run(cls, losses, weights, biases, patience, min_delta=None):
     """Feed scripted validation losses to ``cls(patience[, min_delta])`` while a Linear layer's weights change
-    in place between calls (as an optimizer changes them); then change them once more (the training step
-    after the last validation) and call ``restore`` on a fresh layer and on the trained one.
+    in place between calls (as an optimizer changes them), reading best_loss and best_epoch after every call;
+    then change the weights once more (the training step after the last validation) and call ``restore`` on a
+    fresh layer and on the trained one.
 
     ``weights``/``biases`` hold one state per call plus a final one (index -1).
     """
@@ -89,7 +149,7 @@ def early_stopping_run(cls, losses, weights, biases, patience, min_delta=None):
     out_f, in_f = weights.shape[1], weights.shape[2]
     layer = nn.Linear(in_f, out_f).to(weights.device)
     es = cls(patience) if min_delta is None else cls(patience, min_delta=min_delta)
-    returns, kinds = [], []
+    returns, kinds, history = [], [], []
     for t, loss in enumerate(losses):
         with torch.no_grad():
             layer.weight.copy_(weights[t])
@@ -97,15 +157,10 @@ def early_stopping_run(cls, losses, weights, biases, patience, min_delta=None):
         stop = es.step(float(loss), layer)
         kinds.append(type(stop).__name__)
         returns.append(bool(stop))
+        history.append(_best_facts(es))
         if stop:
             break
-    facts = {"returns": returns, "return_kinds": sorted(set(kinds)), "calls": len(returns)}
-    for name in ("best_loss", "best_epoch"):
-        try:
-            value = getattr(es, name)
-            facts[name] = float(value) if name == "best_loss" else int(value)
-        except Exception as exc:  # a missing or non-numeric attribute is an answer the verdict explains
-            facts[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    facts = {"returns": returns, "return_kinds": sorted(set(kinds)), "calls": len(returns), "history": history}
     with torch.no_grad():
         layer.weight.copy_(weights[-1])
         layer.bias.copy_(biases[-1])
@@ -211,18 +266,14 @@ def _l2_value(j, name, cid, names, wd, rtol=1e-5) -> bool:
     if why:
         j.fail(name, why)
         return False
-    rec = j.record(cid)
-    if rec["out"]["kind"] == "scenario":
-        got_arr = j.array(cid, "out")
-        if got_arr is None:
-            kind = j.value(cid, "out_kind")
-            j.fail(name, f"l2_penalty returned a {kind}, expected a 0-dim torch.Tensor (keep the computation in torch)")
-            return False
-    else:
-        got_arr = j.array(cid)
+    got_arr = j.array(cid, "out")
+    if got_arr is None:
+        kind = prop.fact(j, cid, "out_kind", str) or "value that is not a tensor"
+        j.fail(name, f"l2_penalty returned a {kind}, expected a 0-dim torch.Tensor (keep the computation in torch)")
+        return False
     expected = _l2_expected(j, names, wd)
-    if got_arr.size != 1:
-        j.fail(name, f"expected one number (a 0-dim tensor), got shape {list(got_arr.shape)}")
+    if got_arr.size != 1 or got_arr.dtype.kind not in "biuf":
+        j.fail(name, f"expected one number (a 0-dim tensor), got {got_arr.dtype} values of shape {list(got_arr.shape)}")
         return False
     got = float(got_arr.reshape(()))
     if math.isclose(got, expected, rel_tol=rtol, abs_tol=1e-12):
@@ -250,14 +301,15 @@ def _l2_contract_plan(plan, rng):
 
 
 def _l2_scalar_and_type(j, cid, dtype):
-    rec = j.record(cid)
-    j.expect("0-dim tensor", rec["out"]["shape"] == [],
-             f"expected a 0-dim tensor (a scalar, shape []), got shape {rec['out']['shape']}: sum to one number")
+    arr = j.array(cid)
+    j.expect("0-dim tensor", arr is not None and arr.shape == (),
+             f"expected a 0-dim tensor (a scalar, shape []), got shape {None if arr is None else list(arr.shape)}: "
+             "sum to one number")
     prop.dtype_device(j, cid, dtype, j.plan.device)
 
 
 def _l2_contract_judge(j):
-    first = j.output("returns a tensor", "v0")
+    first = prop.tensor_out(j, "returns a tensor", "v0")
     if first is None:
         return
     j.ok("returns a tensor")
@@ -266,10 +318,9 @@ def _l2_contract_judge(j):
     for k, (names, wd) in enumerate(zip(j.plan.info["sets"], j.plan.info["decays"])):
         _l2_value(j, f"value, weight_decay={wd:.3g}", f"v{k}", names, wd)
     _l2_generator(j)
-    zero = j.output("weight_decay = 0 gives 0", "zero")
+    zero = prop.tensor_out(j, "weight_decay = 0 gives 0", "zero", ())
     if zero is not None:
-        j.expect("weight_decay = 0 gives 0", zero.size == 1 and float(zero.reshape(-1)[0]) == 0.0,
-                 f"with weight_decay = 0 the penalty must be 0, got {zero.reshape(-1)[:1]}")
+        j.expect("weight_decay = 0 gives 0", float(zero) == 0.0, f"with weight_decay = 0 the penalty must be 0, got {float(zero)}")
     prop_raises(j, "ValueError for negative weight_decay", "neg", "ValueError", "weight_decay = -0.1")
 
 
@@ -285,7 +336,8 @@ def _l2_generator(j):
         j.fail(name, problem)
         return
     arr = j.array("gen", "out")
-    got = float(arr.reshape(-1)[0]) if arr is not None and arr.size >= 1 else j.value("gen", "out_number")
+    got = float(arr.reshape(-1)[0]) if arr is not None and arr.size == 1 and arr.dtype.kind in "biuf" \
+        else prop.fact(j, "gen", "out_number", float)
     expected = _l2_expected(j, names, wd)
     if got == 0.0 and expected > 0:
         j.fail(name, "a generator of tensors (as model.parameters() gives) gave 0: it was iterated twice, and a "
@@ -302,9 +354,7 @@ def prop_raises(j, name, cid, exc, what):
     if j.raised(cid, exc):
         j.ok(name)
         return
-    rec = j.record(cid)
-    got = rec.get("exc_types", ["nothing"])[0] if rec.get("status") == "raised" else "no exception"
-    j.fail(name, f"expected {exc} for {what}; saw {got}")
+    j.fail(name, f"expected {exc} for {what}; saw {prop.raised_what(j, cid)}")
 
 
 def _l2_safety_plan(plan, rng):
@@ -330,8 +380,8 @@ def _l2_safety_judge(j):
     name = "gradient is weight_decay * w"
     if why:
         j.fail(name, why)
-    elif "backward_error" in rec:
-        j.fail(name, f"backward failed: {rec['backward_error']['exc_message']} (is the result a Python number, "
+    elif isinstance(rec.get("backward_error"), dict):
+        j.fail(name, f"backward failed: {rec['backward_error'].get('exc_message', '')} (is the result a Python number, "
                "or detached with .item(), .detach() or torch.tensor(...)?)")
     else:
         g = float(j.input_array("g"))
@@ -339,7 +389,7 @@ def _l2_safety_judge(j):
         for i, n in enumerate(names):
             grad = j.array("grad", f"grad/{i}")
             w = j.input_array(n).astype(np.float64)
-            if grad is None:
+            if grad is None or grad.shape != w.shape:
                 problems.append("a parameter received no gradient: keep the computation in torch (no .item(), .detach() "
                                 "or torch.tensor(...) around the result)")
                 break
@@ -355,15 +405,17 @@ def _l2_safety_judge(j):
         else:
             j.ok(name)
     if not j.problem("plain"):
-        changed = [n for i, n in enumerate(names) if not np.array_equal(j.array("plain", f"after/{i}"), j.input_array(n))]
+        after = [j.array("plain", f"after/{i}") for i in range(len(names))]
+        changed = [n for a, n in zip(after, names) if a is None or a.shape != j.input_array(n).shape
+                   or not np.array_equal(a, j.input_array(n))]
         j.expect("parameters unchanged", not changed,
                  "the parameters were modified: compute w * w or w.pow(2) into new tensors; never square in place "
                  "(w.pow_(2), w.mul_(w))")
     else:
         j.fail("parameters unchanged", j.problem("plain"))
-    f64 = j.output("float64 preserved", "f64")
+    f64 = prop.tensor_out(j, "float64 preserved", "f64")
     if f64 is not None:
-        dtype = j.record("f64")["out"]["dtype"]
+        dtype = prop.out_dtype(j, "f64")
         if dtype != "torch.float64":
             j.fail("float64 preserved", f"float64 parameters must give a float64 penalty; got {dtype} (is something "
                    "created as float32 on the way, e.g. torch.tensor(0.0) as the starting total, or .float()?)")
@@ -371,10 +423,11 @@ def _l2_safety_judge(j):
             _l2_value(j, "float64 preserved", "f64", j.plan.info["names64"], wd, rtol=1e-12)
     model_name = "model.parameters(), biases included"
     if _l2_value(j, model_name, "model", j.plan.info["model"], wd):
+        grads = [j.array("model", f"grad{i}") for i in range(len(j.plan.info["model"]))]
         grads_ok = all(
-            j.array("model", f"grad{i}") is not None
-            and np.allclose(j.array("model", f"grad{i}"), wd * j.input_array(n), rtol=1e-5, atol=1e-7)
-            for i, n in enumerate(j.plan.info["model"])
+            g is not None and g.shape == j.input_array(n).shape
+            and np.allclose(g, wd * j.input_array(n), rtol=1e-5, atol=1e-7)
+            for g, n in zip(grads, j.plan.info["model"])
         )
         j.expect("gradient reaches every parameter of a model", grads_ok,
                  "backward through the penalty of model.parameters() should give each parameter weight_decay * w")
@@ -385,16 +438,21 @@ def _l2_safety_judge(j):
 # ---------------------------------------------------------------------------------------------
 # EarlyStopping
 # ---------------------------------------------------------------------------------------------
-def simulate(losses, patience, min_delta, *, reset=True, ties=False, ignore_delta=False, offset=0, stop_at_true=True):
-    """The stopping rule, and its usual mistakes as switches. Returns (returns, best_loss, best_epoch).
+def simulate(losses, patience, min_delta, *, reset=True, ties=False, ignore_delta=False, offset=0, first_always=False,
+             stop_at_true=True):
+    """The stopping rule, and its usual mistakes as switches. Returns (returns, best_loss, best_epoch, history)
+    with history[t] = [best_loss, best_epoch] after call t.
 
-    With ``stop_at_true`` the calls end at the first True, as in a training loop; without it every loss
-    is fed (to know the attributes after exactly the calls a student's object received).
+    best_loss starts at inf and best_epoch at None; a call improves when loss < best_loss - min_delta, so a loss
+    of inf or NaN never improves (NaN compares false), the first call included. With ``stop_at_true`` the calls
+    end at the first True, as in a training loop; without it every loss is fed.
     """
-    best, best_epoch, count, returns = math.inf, None, 0, []
+    best, best_epoch, count, returns, history = math.inf, None, 0, [], []
     delta = 0.0 if ignore_delta else min_delta
     for t, loss in enumerate(losses):
         improved = loss <= best - delta if ties else loss < best - delta
+        if first_always and t == 0:
+            improved = True
         if improved:
             best, best_epoch = loss, t
             if reset:
@@ -403,9 +461,10 @@ def simulate(losses, patience, min_delta, *, reset=True, ties=False, ignore_delt
             count += 1
         stop = count >= patience + offset
         returns.append(stop)
+        history.append([best, best_epoch])
         if stop and stop_at_true:
             break
-    return returns, best, best_epoch
+    return returns, best, best_epoch, history
 
 
 MISTAKES = [
@@ -415,6 +474,8 @@ MISTAKES = [
     (dict(ties=True), "a loss equal to best_loss - min_delta counted as an improvement (<= instead of <): "
                       "an improvement must be strictly better"),
     (dict(ignore_delta=True), "min_delta is ignored: an improvement must beat best_loss - min_delta"),
+    (dict(first_always=True), "the first call counted as an improvement although its loss was inf or NaN: best_loss "
+                              "starts at inf, and a call improves only when val_loss < best_loss - min_delta"),
 ]
 
 # Scripted sequences (patience, min_delta, losses); the values are multiples of 1/16, exact in binary,
@@ -431,9 +492,13 @@ SCRIPTS = {
     "delta_boundary": (3, 0.125, [1.0, 0.875, 0.8125, 0.75, 0.875, 0.5]),
     # Never stops: the best state is the last one fed.
     "never": (3, 0.0, [1.0, 0.875, 0.8125, 0.75, 0.625, 0.5]),
+    # inf and NaN never improve, not even on the first call; the first finite loss does.
+    "nonfinite": (3, 0.0, [math.inf, math.nan, 1.0, 0.875, math.nan, 0.9375, 1.0, 0.5]),
+    # Stops before any improvement: best_loss stays inf, best_epoch None, and restore() leaves the model alone.
+    "nonfinite_stop": (2, 0.0, [math.nan, math.inf, 0.5]),
 }
-VISIBLE_SCRIPTS = ("reset", "tie")
-HIDDEN_SCRIPTS = ("patience1", "delta", "delta_boundary", "never")
+VISIBLE_SCRIPTS = ("reset", "tie", "nonfinite")
+HIDDEN_SCRIPTS = ("patience1", "delta", "delta_boundary", "never", "nonfinite_stop")
 
 
 def _random_script(rng):
@@ -453,19 +518,31 @@ def _es_plan(plan, rng, names, n_random=0):
         out_f, in_f = int(rng.integers(2, 5)), int(rng.integers(2, 6))
         plan.inputs[f"{cid}_w"] = rng.normal(size=(len(losses) + 1, out_f, in_f)).astype(np.float32)
         plan.inputs[f"{cid}_b"] = rng.normal(size=(len(losses) + 1, out_f)).astype(np.float32)
-        plan.info["scripts"][cid] = [patience, min_delta, losses]
+        # inf and NaN travel as the strings "inf" and "nan" (plain JSON has neither; the scenario and the verdict
+        # turn them back into floats with float()).
+        encoded = [v if math.isfinite(v) else str(v) for v in losses]
+        plan.info["scripts"][cid] = [patience, min_delta, encoded]
         kwargs = {} if min_delta is None else {"min_delta": min_delta}
-        plan.call(cid, list(losses), tensor(f"{cid}_w"), tensor(f"{cid}_b"), patience,
+        plan.call(cid, encoded, tensor(f"{cid}_w"), tensor(f"{cid}_b"), patience,
                   scenario="autograde.checks.overfitting:early_stopping_run", **kwargs)
 
 
 def _es_judge(j):
     for cid, (patience, min_delta, losses) in j.plan.info["scripts"].items():
-        _es_judge_script(j, cid, patience, 0.0 if min_delta is None else min_delta, losses)
+        _es_judge_script(j, cid, patience, 0.0 if min_delta is None else min_delta, [float(v) for v in losses])
 
 
 def _fmt(losses):
     return "[" + ", ".join(f"{v:g}" for v in losses) + "]"
+
+
+def _same_number(a, b) -> bool:
+    """Equal, with NaN equal to NaN and None to None (best_loss may be inf or NaN, best_epoch None)."""
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, str) or isinstance(b, str):
+        return False
+    return a == b or (a != a and b != b)
 
 
 def _es_judge_script(j, cid, patience, min_delta, losses):
@@ -475,17 +552,20 @@ def _es_judge_script(j, cid, patience, min_delta, losses):
     if why:
         j.fail(stop_name, why)
         return
-    returns, best, best_epoch = simulate(losses, patience, min_delta)
-    got = j.value(cid, "returns")
-    kinds = j.value(cid, "return_kinds") or []
+    returns, _, _, _ = simulate(losses, patience, min_delta)
+    got = prop.fact(j, cid, "returns", list)
+    kinds = prop.fact(j, cid, "return_kinds", list, [])
+    if got is None or not all(isinstance(v, bool) for v in got) or not got or len(got) > len(losses):
+        j.fail(stop_name, "no usable record of what step() returned came back")
+        return
     if any(k not in ("bool", "bool_") for k in kinds):
-        j.fail(stop_name, f"step() returned {', '.join(kinds)}; it must return True or False (a missing return "
-               "statement gives None)")
+        j.fail(stop_name, f"step() returned {', '.join(str(k) for k in kinds)}; it must return True or False (a missing "
+               "return statement gives None)")
     elif got == returns:
         j.ok(stop_name)
     else:
         expected_at = f"first return True at call {len(returns) - 1} (0-based)" if returns[-1] else "never return True"
-        seen_at = f"returned True at call {len(got) - 1}" if got and got[-1] else "never returned True"
+        seen_at = f"returned True at call {len(got) - 1}" if got[-1] else "never returned True"
         hints = [message for switches, message in MISTAKES if simulate(losses, patience, min_delta, **switches)[0] == got]
         if not hints:
             hint = "check the rule: stop once patience calls in a row brought no improvement"
@@ -494,36 +574,55 @@ def _es_judge_script(j, cid, patience, min_delta, losses):
         else:
             hint = "one of these: " + "; or ".join(hints)
         j.fail(stop_name, f"with {label}, step() should {expected_at}, but it {seen_at}: {hint}")
-    errors = [j.value(cid, f"{k}_error") for k in ("best_loss", "best_epoch") if j.value(cid, f"{k}_error")]
-    if errors:
-        j.fail(best_name, f"reading best_loss and best_epoch failed ({errors[0]}): set both attributes in step()")
+    # The attributes after every call the object received (the calls fed depend on its own stopping).
+    fed = losses[: len(got)]
+    _, _, _, want = simulate(fed, patience, min_delta, stop_at_true=False)
+    history = prop.fact(j, cid, "history", list, [])
+    if len(history) != len(fed) or not all(isinstance(h, list) and len(h) == 2 for h in history):
+        j.fail(best_name, "no usable record of best_loss and best_epoch after each call came back")
     else:
-        # Judge the attributes only where the student's stopping agreed; otherwise the calls fed differ.
-        fed = losses[: len(got)]
-        _, best_fed, epoch_fed = simulate(fed, patience, min_delta, stop_at_true=False)
-        if j.value(cid, "best_loss") == best_fed and j.value(cid, "best_epoch") == epoch_fed:
+        wrong = [t for t, (h, w) in enumerate(zip(history, want)) if not (_same_number(h[0], w[0]) and _same_number(h[1], w[1]))]
+        if not wrong:
             j.ok(best_name)
         else:
+            t = wrong[0]
+            (got_loss, got_epoch), (want_loss, want_epoch) = history[t], want[t]
+            problem = next((v for v in history[t] if isinstance(v, str)), None)
             hint = ""
-            if j.value(cid, "best_epoch") == epoch_fed + 1:
+            if problem:
+                hint = f": {problem} (set both attributes in __init__: best_loss = math.inf, best_epoch = None)"
+            elif want_epoch is None:
+                hint = (": no call has improved yet (inf and NaN never improve), so best_loss is still inf and "
+                        "best_epoch None")
+            elif isinstance(got_epoch, int) and got_epoch == want_epoch + 1:
                 hint = ": best_epoch is 0-based (the first call is epoch 0)"
-            elif j.value(cid, "best_loss") == min(fed) and min(fed) != best_fed:
+            elif isinstance(got_loss, float) and got_loss == min((v for v in fed[: t + 1] if v == v), default=None) \
+                    and got_loss != want_loss:
                 hint = ": best_loss changes only on an improvement (by more than min_delta), not on every lower loss"
-            j.fail(best_name, f"after the calls with {label}, expected best_loss = {best_fed:g} and best_epoch = "
-                   f"{epoch_fed}, got best_loss = {j.value(cid, 'best_loss')} and best_epoch = "
-                   f"{j.value(cid, 'best_epoch')}{hint}")
-    _es_judge_restore(j, cid, restore_name, losses[: len(got)], patience, min_delta)
+            j.fail(best_name, f"with {label}, after call {t} (0-based) expected best_loss = {want_loss:g} and best_epoch "
+                              f"= {want_epoch}, got best_loss = {got_loss} and best_epoch = {got_epoch}{hint}")
+    _es_judge_restore(j, cid, restore_name, fed, patience, min_delta)
 
 
 def _es_judge_restore(j, cid, name, fed, patience, min_delta):
-    _, _, epoch = simulate(fed, patience, min_delta, stop_at_true=False)
+    _, _, epoch, _ = simulate(fed, patience, min_delta, stop_at_true=False)
     weights, biases = j.input_array(f"{cid}_w"), j.input_array(f"{cid}_b")
     for key in ("fresh", "same"):
-        if j.value(cid, f"{key}_error"):
-            j.fail(name, f"restore(model) failed: {j.value(cid, f'{key}_error')}")
+        if prop.fact(j, cid, f"{key}_error", str):
+            j.fail(name, f"restore(model) failed: {prop.fact(j, cid, f'{key}_error', str)}"
+                   + (" (no call improved, so there is nothing to restore: leave the model as it is)" if epoch is None else ""))
             return
-    fresh_w, fresh_b = j.array(cid, "fresh_weight"), j.array(cid, "fresh_bias")
-    same_w, same_b = j.array(cid, "same_weight"), j.array(cid, "same_bias")
+    shape_w, shape_b = weights.shape[1:], biases.shape[1:]
+    got = [j.array(cid, k) for k in ("fresh_weight", "fresh_bias", "same_weight", "same_bias")]
+    if any(a is None or a.shape != want for a, want in zip(got, (shape_w, shape_b, shape_w, shape_b))):
+        j.fail(name, "no usable record of the restored weights came back")
+        return
+    fresh_w, fresh_b, same_w, same_b = got
+    if epoch is None:  # nothing improved: restore leaves both models as they are
+        ok = not fresh_w.any() and not fresh_b.any() and np.array_equal(same_w, weights[-1]) and np.array_equal(same_b, biases[-1])
+        j.expect(name, ok, "no call improved (inf and NaN never do), so nothing was saved: restore(model) must leave "
+                           "the model as it is")
+        return
     want_w, want_b = weights[epoch], biases[epoch]
     if all(np.array_equal(a, b) for a, b in ((fresh_w, want_w), (fresh_b, want_b), (same_w, want_w), (same_b, want_b))):
         j.ok(name)
@@ -614,8 +713,8 @@ def _judge_max_norm_call(j, name, cid, w_name, c, dtype="torch.float32") -> bool
     if why:
         j.fail(name, why)
         return False
-    if j.value(cid, "call_error"):
-        err = j.value(cid, "call_error")
+    err = prop.fact(j, cid, "call_error", str)
+    if err:
         hint = ""
         if "in-place" in err or "leaf Variable" in err:
             hint = (": an in-place change of a parameter that requires grad must happen inside "
@@ -625,6 +724,11 @@ def _judge_max_norm_call(j, name, cid, w_name, c, dtype="torch.float32") -> bool
     w = j.input_array(w_name)
     after = j.array(cid, "after")
     out = j.array(cid, "out")
+    if after is None or after.shape != w.shape or after.dtype.kind != "f":
+        j.fail(name, "no usable record of the weight after the call came back")
+        return False
+    if out is not None and out.shape != w.shape:
+        out = None
     want = expected_max_norm(w, c)
     # float32 rounding, or the 1e-7 that torch.renorm adds to each norm; nothing tighter is promised.
     rtol, atol = 1e-5, 1e-6
@@ -643,10 +747,10 @@ def _judge_max_norm_call(j, name, cid, w_name, c, dtype="torch.float32") -> bool
         j.fail(name, _max_norm_mistake(w, c, after))
         return False
     problems = []
-    if not j.value(cid, "same_object"):
+    if not prop.fact(j, cid, "same_object", bool, False):
         problems.append("it must return the same tensor object it was given (return weight)")
-    if j.value(cid, "out_dtype") not in (None, dtype):
-        problems.append(f"expected dtype {dtype}, got {j.value(cid, 'out_dtype')}")
+    if prop.fact(j, cid, "out_dtype", str) not in (None, dtype):
+        problems.append(f"expected dtype {dtype}, got {prop.fact(j, cid, 'out_dtype', str)}")
     if problems:
         j.fail(name, "; ".join(problems))
         return False
@@ -672,15 +776,13 @@ def _max_norm_contract_judge(j):
     _judge_max_norm_call(j, f"rows renormalised, max_norm={c1:.3g}", "plain1", "w1", c1)
     _judge_max_norm_call(j, f"rows renormalised, max_norm={c2:.3g}", "plain2", "w2", c2)
     if _judge_max_norm_call(j, "in place on nn.Linear's weight", "param", "w3", c1):
-        j.expect("parameter still trains", bool(j.value("param", "still_parameter")) and bool(j.value("param", "requires_grad"))
-                 and bool(j.value("param", "gets_grad")),
+        j.expect("parameter still trains", prop.fact(j, "param", "still_parameter", bool, False)
+                 and prop.fact(j, "param", "requires_grad", bool, False) and prop.fact(j, "param", "gets_grad", bool, False),
                  "after max_norm_ the layer's weight must still be the same nn.Parameter, require grad and receive "
                  "gradients: change its values in place, do not replace it")
     for cid, c in (("zero", 0.0), ("neg", -1.0)):
         if not j.raised(cid, "ValueError"):
-            rec = j.record(cid)
-            got = rec.get("exc_types", ["nothing"])[0] if rec.get("status") == "raised" else "no exception"
-            j.fail("ValueError for max_norm <= 0", f"expected ValueError for max_norm = {c:g}; saw {got}")
+            j.fail("ValueError for max_norm <= 0", f"expected ValueError for max_norm = {c:g}; saw {prop.raised_what(j, cid)}")
             break
     else:
         j.ok("ValueError for max_norm <= 0")
@@ -711,9 +813,8 @@ def _max_norm_safety_judge(j):
     _judge_max_norm_call(j, "300 x 200 weight", "big", "wbig", c)
     _judge_max_norm_call(j, "rows inside the ball unchanged", "inside", "winside", c)
     _judge_max_norm_call(j, "a single row", "one_row", "wone", c)
-    rec = j.record("big")
-    if rec.get("status") == "ok" and j.array("big", "after") is not None:
-        j.expect("device", j.value("big", "out_device") in (None, j.plan.device.split(":")[0]),
+    if not j.problem("big") and j.array("big", "after") is not None:
+        j.expect("device", prop.fact(j, "big", "out_device", str) in (None, j.plan.device.split(":")[0]),
                  f"expected the result on {j.plan.device}")
     prop.cuda_note(j)
 

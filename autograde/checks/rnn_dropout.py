@@ -1,22 +1,78 @@
 """Checks for assignment 06_rnn_dropout: ``locked_dropout``, ``VariationalRNNCell`` and ``zoneout``.
 
-Contracts (p is a DROP probability for dropout, q = 1 - p; for zoneout p is the probability of
-KEEPING the previous hidden value, as in Krueger et al. 2016):
+p is a DROP probability for dropout, q = 1 - p; for zoneout p is the probability of KEEPING the previous
+hidden value, as in Krueger et al. 2016.
 
-- ``locked_dropout(x, p, training=True, generator=None)``: x is time-first, shape (T, B, H). One mask
-  entry per (b, h), drawn once per call and reused at every time step; inverted scaling (kept values
-  x / q); evaluation returns x; p = 1 gives zeros (no NaN); ValueError for x that is not 3-D or p
-  outside [0, 1]; dtype and device kept; x untouched; gradient mask / q * upstream; the generator
-  honoured.
-- ``VariationalRNNCell(input_size, hidden_size, p_input, p_hidden)``: an ``nn.Module`` Elman RNN with
-  ``self.ih = nn.Linear(input_size, hidden_size)`` and ``self.hh = nn.Linear(hidden_size, hidden_size,
-  bias=False)``; ``forward(x)`` takes (T, B, input_size), starts from h = 0 and returns all hidden
-  states (T, B, hidden_size) with h_t = tanh(ih(x_t * m_x / q_x) + hh(h_{t-1} * m_h / q_h)). The masks
-  m_x (B, input_size) and m_h (B, hidden_size) are drawn once per forward call and reused at every
-  step; no dropout in eval mode; ValueError for p outside [0, 1].
-- ``zoneout(h_prev, h_new, p, training=True, generator=None)``: training output takes each entry of
-  h_prev with probability p and of h_new otherwise, no scaling; evaluation output
-  p * h_prev + (1 - p) * h_new; ValueError for p outside [0, 1] or shapes that differ.
+Contract clause (the task text above each graded function) -> check.property that exercises it.
+
+``locked_dropout(x, p, training=True, generator=None)``
+- x is (T, B, H); one decision per (b, h), the same at all T steps -> locked_dropout.contract."same mask at every
+  time step at p=..."
+- independent across batch elements and features -> locked_dropout.randomness."batch elements independent at
+  p=...", "hidden units independent at p=..."
+- a fresh mask on each call -> locked_dropout.randomness."fresh mask each call"
+- each decision drops with probability p -> locked_dropout.contract."drop rate at p=..." (p = 0.1, 0.3, 0.8)
+- x * m / q, kept values x / q (relative error 1e-5), dropped 0 -> locked_dropout.contract."kept values are x / q
+  at p=..."
+- training=False returns x -> locked_dropout.contract."evaluation returns x", "evaluation at p=1 returns x"
+- p = 0 returns x, p = 1 zeros, never NaN -> locked_dropout.contract."p=0 is the identity", "p=1 gives zeros"
+- ValueError for x not 3-D or p outside [0, 1], in training and evaluation -> locked_dropout.contract."ValueError
+  for x that is not 3-D", "ValueError for p outside [0, 1]"
+- generator when given, else PyTorch's global random state -> locked_dropout.randomness."generator honoured",
+  "generator seed matters", "global random state without a generator"
+- x's dtype and device; float64 with kept values x / q to 1e-12 -> locked_dropout.contract."dtype", "device"
+  (CUDA only: "cuda" skipped with a note on a CPU-only machine); locked_dropout.safety."float64 preserved"
+- x never modified -> locked_dropout.safety."input unchanged"
+- gradient m / q * upstream in training, upstream at evaluation; at p = 1 zero or none -> locked_dropout.safety.
+  "gradient in training is mask / q * upstream", "gradient at evaluation is upstream", "gradient at p=1 is zero
+  or absent"
+
+``VariationalRNNCell(input_size, hidden_size, p_input, p_hidden)``
+- ValueError for p_input or p_hidden outside [0, 1] -> VariationalRNNCell.structure."ValueError for p outside
+  [0, 1]"
+- exactly self.ih = nn.Linear(input_size, hidden_size) and self.hh = nn.Linear(hidden_size, hidden_size,
+  bias=False), no other parameters -> "builds and runs" (both checks), VariationalRNNCell.structure."layers ih and
+  hh as specified"
+- forward returns all hidden states (T, B, hidden_size), from h = 0, h = tanh(ih(x_t m_x / q_x) + hh(h m_h / q_h))
+  -> "output shape" (both checks), VariationalRNNCell.structure."update h_t = tanh(ih(x~_t) + hh(h~_{t-1}))",
+  "evaluation is the plain RNN" (h_0 = 0 shows there)
+- masks drawn once per forward call and reused at every step -> VariationalRNNCell.structure."input mask reused
+  at every step", "recurrent mask reused at every step"
+- m_x drops with p_input, m_h with p_hidden, every entry independently, scaled by 1/q -> VariationalRNNCell.
+  structure."input drop rate at p=0.3", "recurrent drop rate at p=0.8", "kept input values scaled by 1/q", "kept
+  recurrent values scaled by 1/q"; VariationalRNNCell.randomness."... masks independent across the batch",
+  "... masks independent across units"
+- new masks on the next call -> VariationalRNNCell.randomness."input masks fresh each forward call", "recurrent
+  masks fresh each forward call"
+- eval mode: no masks, no scaling, the plain RNN -> VariationalRNNCell.structure."evaluation is the plain RNN";
+  VariationalRNNCell.randomness."evaluation is deterministic"
+- ih on the masked input (per step or whole sequence), hh once per step (t = 0 may be skipped) -> read by the
+  hooks; another calling pattern fails "input mask reused at every step" / "recurrent mask reused at every step"
+  with a message saying how ih and hh were called
+- gradients reach both layers -> VariationalRNNCell.structure."gradients reach ih and hh"
+
+``zoneout(h_prev, h_new, p, training=True, generator=None)`` (p is the probability of KEEPING h_prev)
+- same shape, any shape, else ValueError (no broadcasting), in training and evaluation -> zoneout.contract.
+  "ValueError for shapes that differ", "any shape: a 3-D state"
+- training: each entry h_prev's with probability p, else h_new's, independently, no scaling -> zoneout.contract.
+  "each entry is h_prev or h_new at p=...", "keeps h_prev with probability p=..."; zoneout.randomness."batch
+  elements independent at p=...", "hidden units independent at p=..."
+- a fresh draw on each call; generator when given, else PyTorch's global random state -> zoneout.randomness.
+  "fresh mask each call", "generator honoured", "generator seed matters", "global random state without a
+  generator"
+- training=False: p * h_prev + (1 - p) * h_new (1e-5 relative + 1e-6 absolute) -> zoneout.contract."evaluation
+  is p * h_prev + (1 - p) * h_new"
+- p = 0 gives h_new, p = 1 gives h_prev; ValueError for p outside [0, 1], in training and evaluation ->
+  zoneout.contract."p=0 gives h_new", "p=1 gives h_prev", "ValueError for p outside [0, 1]"
+- dtype and device as the inputs' -> zoneout.contract."dtype", "device" (CUDA only); zoneout.safety."float64
+  preserved"
+- neither input modified -> zoneout.safety."inputs unchanged"
+- gradients mask * upstream to h_prev, (1 - mask) * upstream to h_new; p and 1 - p times upstream at evaluation
+  -> zoneout.safety."gradient to h_prev is mask * upstream", "gradient to h_new is (1 - mask) * upstream",
+  "gradient at evaluation is p and 1 - p times upstream"
+
+Practice questions -> answer_qN.rnn_dropout."answer" (letters in any case and spacing; question 4 a number of any
+real type within 1e-6 of it, relative).
 
 How the cell's masks are seen without trusting or patching the student's code: the scenario
 :func:`cell_scenario` registers forward pre-hooks on the student's own ``ih`` and ``hh`` layers, which
@@ -33,6 +89,7 @@ from ..probe import generator, plan_device, tensor, scenario
 from . import Check
 from . import properties as prop
 
+F32 = "torch.float32"
 RATES = (0.1, 0.3, 0.8)  # asymmetric: at 0.5 a swapped keep/drop probability would be invisible
 SEQ = (6, 128, 96)  # (T, B, H) with T, B and H all different, so every axis mix-up shows
 SAFE_SEQ = (5, 64, 80)
@@ -82,21 +139,23 @@ def _locked_contract_plan(plan, rng):
     plan.call("big", tensor("x_small"), 1.5)
     plan.call("x2d", tensor("x2d"), 0.3)
     plan.call("x4d", tensor("x4d"), 0.3)
+    plan.call("neg_eval", tensor("x_small"), -0.1, training=False)
+    plan.call("x2d_eval", tensor("x2d"), 0.3, training=False)
 
 
 def _locked_contract_judge(j):
     x = j.input_array("x")
-    first = j.output("returns a tensor", f"t{RATES[1]}")
+    first = prop.tensor_out(j, "returns a tensor", f"t{RATES[1]}")
     if first is None:
         return
     j.ok("returns a tensor")
     if not j.expect("shape", first.shape == x.shape, f"expected the shape of x, {x.shape}, got {first.shape}"):
         return
-    prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
+    prop.dtype_device(j, f"t{RATES[1]}", F32, j.plan.device)
     prop.cuda_note(j)
     for p in RATES:
-        out = j.output(f"same mask at every time step at p={p}", f"t{p}")
-        if out is None or out.shape != x.shape:
+        out = prop.input_like(j, f"same mask at every time step at p={p}", f"t{p}", "x")
+        if out is None:
             continue
         dropped = _dropped_pattern(out)
         judge_time_sharing(j, f"same mask at every time step at p={p}", dropped)
@@ -113,8 +172,8 @@ def _locked_contract_judge(j):
             j.fail(f"kept values are x / q at p={p}", f"entries that survive must equal x / (1 - p) = x / {q:.1f}")
         # One (B, H) mask: its drop rate is a binomial over B * H positions (time step 0's decisions).
         prop.drop_rate(j, f"drop rate at p={p}", dropped[0], p)
-    ev = j.output("evaluation returns x", "e0.3")
-    if ev is not None and ev.shape == x.shape:
+    ev = prop.input_like(j, "evaluation returns x", "e0.3", "x", "with training=False the output")
+    if ev is not None:
         if np.array_equal(ev, x):
             j.ok("evaluation returns x")
         elif (ev == 0).any():
@@ -123,23 +182,24 @@ def _locked_contract_judge(j):
         else:
             j.fail("evaluation returns x", "with training=False inverted dropout returns x unchanged (no scaling either)")
     xs = j.input_array("x_small")
-    t0 = j.output("p=0 is the identity", "t0")
+    t0 = prop.input_like(j, "p=0 is the identity", "t0", "x_small", "at p = 0 the output")
     if t0 is not None:
         j.expect("p=0 is the identity", np.array_equal(t0, xs), "at p = 0 nothing is dropped and q = 1: the output must equal x")
-    t1 = j.output("p=1 gives zeros", "t1")
+    t1 = prop.input_like(j, "p=1 gives zeros", "t1", "x_small", "at p = 1 the output")
     if t1 is not None:
         if np.isnan(t1).any():
             j.fail("p=1 gives zeros", "at p = 1 the output contains NaN (0 / q with q = 0?): return zeros at p = 1")
         else:
             j.expect("p=1 gives zeros", (t1 == 0).all(), "at p = 1 everything is dropped: the output must be all zeros")
-    e1 = j.output("evaluation at p=1 returns x", "e1")
+    e1 = prop.input_like(j, "evaluation at p=1 returns x", "e1", "x_small", "with training=False the output")
     if e1 is not None:
         j.expect("evaluation at p=1 returns x", np.array_equal(e1, xs), "with training=False the output is x whatever p is")
-    prop.raises(j, "ValueError for p outside [0, 1]", ["neg", "big"], "ValueError", [-0.1, 1.5])
-    bad = [(cid, shape) for cid, shape in (("x2d", "(20, 30)"), ("x4d", "(4, 20, 30, 2)")) if not j.raised(cid, "ValueError")]
+    prop.raises(j, "ValueError for p outside [0, 1]", ["neg", "big", "neg_eval"], "ValueError", [-0.1, 1.5, -0.1])
+    bad = [s for cid, s in (("x2d", "(20, 30)"), ("x4d", "(4, 20, 30, 2)"), ("x2d_eval", "(20, 30) with training=False"))
+           if not j.raised(cid, "ValueError")]
     j.expect("ValueError for x that is not 3-D", not bad,
-             "x must be time-first (T, B, H); raise ValueError for any other number of dimensions; no ValueError for "
-             + ", ".join(f"x of shape {s}" for _, s in bad))
+             "x must be time-first (T, B, H); raise ValueError for any other number of dimensions, also with "
+             "training=False; no ValueError for " + ", ".join(f"x of shape {s}" for s in bad))
 
 
 def _locked_randomness_plan(plan, rng):
@@ -151,6 +211,7 @@ def _locked_randomness_plan(plan, rng):
     plan.call("g1", tensor("x"), 0.3, generator=generator(seed))
     plan.call("g2", tensor("x"), 0.3, generator=generator(seed))
     plan.call("g3", tensor("x"), 0.3, generator=generator(seed + 1))
+    prop.global_seed(plan, ("s1", "s2"), tensor("x"), 0.3)
 
 
 def judge_mask_randomness(j, masks: dict, what_b: str, what_h: str, mistake_b: str, mistake_h: str,
@@ -179,8 +240,8 @@ def judge_mask_randomness(j, masks: dict, what_b: str, what_h: str, mistake_b: s
 def _locked_randomness_judge(j):
     masks = {}
     for cid in ("a", "b", "c", "g1", "g2", "g3"):
-        out = j.output("returns a tensor", cid)
-        if out is not None and out.ndim == 3:
+        out = prop.input_like(j, "returns a tensor", cid, "x")
+        if out is not None:
             masks[cid] = out[0] == 0  # time step 0's (B, H) decisions
     if len(masks) == 6:
         j.ok("returns a tensor")
@@ -189,6 +250,7 @@ def _locked_randomness_judge(j):
         "one mask seems to be shared by the whole batch: draw a mask entry for every (b, h), shape (1, B, H)",
         "whole sequences are kept or dropped together: draw one value per hidden unit, not one per batch element",
     )
+    prop.judge_global_seed(j, ("s1", "s2"), j.input_array("x").shape)
 
 
 def _locked_safety_plan(plan, rng):
@@ -198,45 +260,45 @@ def _locked_safety_plan(plan, rng):
     plan.call("inplace", tensor("x"), 0.3)
     plan.call("grad", tensor("x", requires_grad=True), 0.3, backward="g")
     plan.call("grad_eval", tensor("x", requires_grad=True), 0.3, training=False, backward="g")
+    plan.call("grad_p1", tensor("x", requires_grad=True), 1.0, backward="g")
     plan.call("f64", tensor("x64", "float64"), 0.3)
 
 
-def judge_gradient(j, cid: str, index: int, expected: np.ndarray, what: str, hint: str) -> None:
-    why = j.problem(cid)
-    if why:
-        j.fail(what, why)
+def judge_gradient(j, cid: str, index: int, expected_fn, what: str, hint: str) -> None:
+    """``expected_fn(out)`` gives the gradient of the call's ``index``-th tensor argument."""
+    g = j.input_array("g")
+    out = prop.tensor_out(j, what, cid, g.shape)
+    if out is None:
         return
     rec = j.record(cid)
-    if "backward_error" in rec:
-        j.fail(what, f"backward failed: {rec['backward_error']['exc_message']} (is the output detached, or built with numpy?)")
+    if isinstance(rec.get("backward_error"), dict):
+        j.fail(what, f"backward failed: {rec['backward_error'].get('exc_message', '')} (is the output detached, or built with numpy?)")
         return
     grad = j.array(cid, f"grad/{index}")
     if grad is None:
         j.fail(what, "the input received no gradient: keep the computation in torch so autograd can follow it "
                      "(no .detach(), .numpy() or torch.no_grad())")
         return
-    j.expect(what, np.allclose(grad, expected, rtol=1e-5, atol=1e-6), hint)
+    expected = expected_fn(out)
+    j.expect(what, grad.shape == expected.shape and bool(np.allclose(grad, expected, rtol=1e-5, atol=1e-6)), hint)
 
 
 def _locked_safety_judge(j):
     prop.unchanged_input(j, "inplace", "x")
-    out = j.array("grad")
-    if out is not None:
-        g = j.input_array("g")
-        judge_gradient(j, "grad", 0, g * (out != 0) / np.float32(0.7), "gradient in training is mask / q * upstream",
-                       "the gradient with respect to x should be the upstream gradient masked and divided by q, like the forward pass")
-    elif j.problem("grad"):
-        j.fail("gradient in training is mask / q * upstream", j.problem("grad"))
-    judge_gradient(j, "grad_eval", 0, j.input_array("g"), "gradient at evaluation is upstream",
+    g = j.input_array("g")
+    judge_gradient(j, "grad", 0, lambda out: g * (out != 0) / np.float32(0.7), "gradient in training is mask / q * upstream",
+                   "the gradient with respect to x should be the upstream gradient masked and divided by q, like the forward pass")
+    judge_gradient(j, "grad_eval", 0, lambda out: g, "gradient at evaluation is upstream",
                    "with training=False the output is x, so the gradient is the upstream gradient unchanged")
-    out64 = j.output("float64 preserved", "f64")
+    prop.judge_gradient_p1(j, "grad_p1")
+    x64 = j.input_array("x64")
+    out64 = prop.tensor_out(j, "float64 preserved", "f64", x64.shape)
     if out64 is not None:
-        rec = j.record("f64")["out"]
-        x64 = j.input_array("x64")
+        got = prop.out_dtype(j, "f64")
         kept = out64 != 0
         j.expect("float64 preserved",
-                 rec["dtype"] == "torch.float64" and np.allclose(out64[kept], x64[kept] / 0.7, rtol=1e-12, atol=0),
-                 f"a float64 input must give a float64 output with kept values x / q; got {rec['dtype']} "
+                 got == "torch.float64" and np.allclose(out64[kept], x64[kept] / 0.7, rtol=1e-12, atol=0),
+                 f"a float64 input must give a float64 output with kept values x / q to float64 precision; got {got} "
                  "(is the mask made as float32 and the product cast?)")
 
 
@@ -284,6 +346,7 @@ def cell_scenario(cls, x, w_ih, b_ih, w_hh, p_input, p_hidden, device):
         if hh.bias is not None:  # the contract says bias=False; zero one if present so the recurrence is comparable
             hh.bias.zero_()
     facts["hh_bias"] = hh.bias is not None
+    facts["parameters"] = sorted(name for name, _ in cell.named_parameters())
     seen: dict[str, list] = {"ih": [], "hh": []}
     hooks = [
         ih.register_forward_pre_hook(lambda mod, args: seen["ih"].append(args[0].detach().clone())),
@@ -354,31 +417,50 @@ def reference_rnn(x, w_ih, b_ih, w_hh, x_in=None, h_in=None):
     return np.stack(outs)
 
 
+def _cell_array(j, key: str):
+    """A cell scenario's array ``key`` ('out_a', 'ih_b', 'hh_a', ...) if it has the shape the scenario records
+    (it records ih_* and hh_* only when every step had the expected shape); None otherwise."""
+    arr = j.array("cell", key)
+    if arr is None:
+        return None
+    kind = key.split("_")[0]
+    if kind == "out":
+        ok = arr.shape == (CELL_T, CELL_B, CELL_H)
+    elif kind == "ih":
+        ok = arr.shape == (CELL_T, CELL_B, CELL_I)
+    else:
+        ok = arr.ndim == 3 and arr.shape[1:] == (CELL_B, CELL_H)
+    return arr if ok and arr.dtype.kind == "f" else None
+
+
 def _cell_basics(j):
     """Shared opening of both cell checks; returns False when nothing more can be judged."""
     why = j.problem("cell")
     if why:
         j.fail("builds and runs", why)
         return False
-    problem = j.value("cell", "problem")
+    problem = prop.fact(j, "cell", "problem", str)
     if problem:
         j.fail("builds and runs", problem)
         return False
     j.ok("builds and runs")
-    out = j.array("cell", "out_a")
+    out = _cell_array(j, "out_a")
+    raw = j.array("cell", "out_a")
     shape = (CELL_T, CELL_B, CELL_H)
-    if not j.expect("output shape", out is not None and out.shape == shape,
-                    f"forward(x) with x of shape {(CELL_T, CELL_B, CELL_I)} must return every hidden state, shape {shape}; "
-                    f"got {None if out is None else out.shape}"):
+    if not j.expect("output shape", out is not None,
+                    f"forward(x) with x of shape {(CELL_T, CELL_B, CELL_I)} must return every hidden state as a float "
+                    f"tensor of shape {shape}; got {None if raw is None else f'{raw.dtype} of shape {raw.shape}'}"):
         return False
     return True
 
 
 def _recurrent_inputs(j, name: str):
     """(hh inputs, previous hidden states) aligned for steps 1..T-1, or a reason why not."""
-    hh = j.array("cell", f"hh_{name}")
-    out = j.array("cell", f"out_{name}")
-    calls = j.value("cell", f"hh_calls_{name}")
+    hh = _cell_array(j, f"hh_{name}")
+    out = _cell_array(j, f"out_{name}")
+    calls = prop.fact(j, "cell", f"hh_calls_{name}", int)
+    if out is None:
+        return None, None, f"forward(x) returned no hidden states of shape {(CELL_T, CELL_B, CELL_H)}"
     if hh is None:
         return None, None, (f"self.hh was called {calls} times with inputs of shape other than (B, hidden_size): call "
                             "self.hh(h_prev_masked) once per time step")
@@ -390,9 +472,9 @@ def _recurrent_inputs(j, name: str):
 
 
 def _input_steps(j, name: str):
-    ih = j.array("cell", f"ih_{name}")
+    ih = _cell_array(j, f"ih_{name}")
     if ih is None:
-        shapes = j.value("cell", f"ih_shapes_{name}")
+        shapes = prop.fact(j, "cell", f"ih_shapes_{name}", list, [])
         return None, (f"self.ih received inputs of shapes {shapes[:3]}{' ...' if len(shapes) > 3 else ''}: call self.ih on "
                       "each masked x_t of shape (B, input_size), or once on the whole masked sequence (T, B, input_size)")
     return ih, None
@@ -451,32 +533,40 @@ def _cell_structure_judge(j):
         j.fail("recurrent mask reused at every step", why)
     else:
         _judge_site(j, "recurrent", hh, h_prev, P_HIDDEN, stat=True)
-    out = j.array("cell", "out_a")
+    out = _cell_array(j, "out_a")
     if ih is not None and hh is not None:
         hh_full = hh if len(hh) == CELL_T else np.concatenate([np.zeros_like(hh[:1]), hh])
         again = reference_rnn(x, w_ih, b_ih, w_hh, x_in=ih, h_in=hh_full)
         j.expect("update h_t = tanh(ih(x~_t) + hh(h~_{t-1}))", np.allclose(out, again, atol=1e-4, rtol=1e-4),
                  "the returned hidden states do not follow from what ih and hh received: h_t = tanh(self.ih(x_t masked) + "
                  "self.hh(h_{t-1} masked)), with the unmasked h_t fed to the next step and returned")
-    e1 = j.array("cell", "out_e1")
-    if e1 is not None:
+    e1 = _cell_array(j, "out_e1")
+    if e1 is None:
+        j.fail("evaluation is the plain RNN", "no hidden states of the expected shape came back from an eval-mode forward call")
+    else:
         ref = reference_rnn(x, w_ih, b_ih, w_hh)
         if np.allclose(e1, ref, atol=1e-4, rtol=1e-4):
             j.ok("evaluation is the plain RNN")
-        elif j.array("cell", "ih_e1") is not None and (j.array("cell", "ih_e1") == 0).any():
+        elif _cell_array(j, "ih_e1") is not None and (_cell_array(j, "ih_e1") == 0).any():
             j.fail("evaluation is the plain RNN", "inputs were dropped in eval mode: use the masks only when self.training is True")
         else:
             j.fail("evaluation is the plain RNN", "in eval mode the output should be the deterministic RNN "
                    "h_t = tanh(ih(x_t) + hh(h_{t-1})) from h_0 = 0, with no masks and no scaling "
                    f"(largest difference {float(np.abs(e1 - ref).max()):.3g})")
-    error = j.value("cell", "backward_error")
-    j.expect("gradients reach ih and hh", bool(j.value("cell", "grad_ih")) and bool(j.value("cell", "grad_hh")),
+    params = prop.fact(j, "cell", "parameters", list)
+    want = ["hh.weight", "ih.bias", "ih.weight"]
+    j.expect("layers ih and hh as specified", params == want,
+             f"the cell's parameters are {params}; expected exactly {want}: self.ih = nn.Linear(input_size, hidden_size) "
+             "with its bias and self.hh = nn.Linear(hidden_size, hidden_size, bias=False), nothing else to train"
+             + (" (self.hh has a bias: pass bias=False)" if isinstance(params, list) and "hh.bias" in params else ""))
+    error = prop.fact(j, "cell", "backward_error", str)
+    j.expect("gradients reach ih and hh", prop.fact(j, "cell", "grad_ih", bool, False) and prop.fact(j, "cell", "grad_hh", bool, False),
              "after backward, self.ih.weight and self.hh.weight need gradients: build the output with torch operations "
              "from these layers (no .detach(), numpy or torch.no_grad())" + (f"; backward failed with {error}" if error else ""))
-    bad = [k for k in (f"valueerror_{(1.5, P_HIDDEN)}", f"valueerror_{(P_INPUT, -0.2)}") if j.value("cell", k) != "ValueError"]
+    bad = [k for k in (f"valueerror_{(1.5, P_HIDDEN)}", f"valueerror_{(P_INPUT, -0.2)}") if prop.fact(j, "cell", k, str) != "ValueError"]
     j.expect("ValueError for p outside [0, 1]", not bad,
              "VariationalRNNCell(..., p_input, p_hidden) must raise ValueError when either probability is outside [0, 1]; got "
-             + ", ".join(str(j.value("cell", k)) for k in bad))
+             + ", ".join(str(prop.fact(j, "cell", k, str)) for k in bad))
 
 
 def _cell_randomness_judge(j):
@@ -504,7 +594,7 @@ def _cell_randomness_judge(j):
                          f"one {label} mask seems to be shared by every sequence of the batch: draw it with shape (B, size)")
         prop.independent(j, f"{label} masks independent across units", a[:, 0::2], a[:, 1::2], p, "neighbouring units",
                          "whole sequences are kept or dropped together: draw one value per unit")
-    e1, e2 = j.array("cell", "out_e1"), j.array("cell", "out_e2")
+    e1, e2 = _cell_array(j, "out_e1"), _cell_array(j, "out_e2")
     j.expect("evaluation is deterministic", e1 is not None and e2 is not None and np.array_equal(e1, e2),
              "two eval-mode forward calls on the same x gave different outputs: no randomness when self.training is False")
 
@@ -538,11 +628,16 @@ def _zone_contract_plan(plan, rng):
     plan.call("big", tensor("a_s"), tensor("b_s"), 1.2)
     plan.call("wide", tensor("a_s"), tensor("b_wide"), 0.3)
     plan.call("row", tensor("a_s"), tensor("b_row"), 0.3)
+    plan.call("neg_eval", tensor("a_s"), tensor("b_s"), -0.1, training=False)
+    plan.call("wide_eval", tensor("a_s"), tensor("b_wide"), 0.3, training=False)
+    # any shape: a 3-D state, judged entry by entry like the 2-D ones
+    plan.inputs["a3"], plan.inputs["b3"] = zone_inputs(rng, (6, 20, 30))
+    plan.call("t3d", tensor("a3"), tensor("b3"), 0.3)
 
 
 def _zone_contract_judge(j):
     a, b = j.input_array("a"), j.input_array("b")
-    first = j.output("returns a tensor", f"t{RATES[1]}")
+    first = prop.tensor_out(j, "returns a tensor", f"t{RATES[1]}")
     if first is None:
         return
     j.ok("returns a tensor")
@@ -551,8 +646,8 @@ def _zone_contract_judge(j):
     prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
     prop.cuda_note(j)
     for p in RATES:
-        out = j.output(f"each entry is h_prev or h_new at p={p}", f"t{p}")
-        if out is None or out.shape != a.shape:
+        out = prop.input_like(j, f"each entry is h_prev or h_new at p={p}", f"t{p}", "a")
+        if out is None:
             continue
         # Within float rounding, so that h_new + m * (h_prev - h_new) counts as a copy too.
         took_old, took_new = _same(out, a), _same(out, b)
@@ -580,8 +675,8 @@ def _zone_contract_judge(j):
             j.fail(f"keeps h_prev with probability p={p}",
                    f"{prop.pct(seen)} of entries kept h_prev, expected about {prop.pct(p)} "
                    f"(accepted {interval.describe()}){hint}")
-    ev = j.output("evaluation is p * h_prev + (1 - p) * h_new", "e0.3")
-    if ev is not None and ev.shape == a.shape:
+    ev = prop.input_like(j, "evaluation is p * h_prev + (1 - p) * h_new", "e0.3", "a", "with training=False the output")
+    if ev is not None:
         name = "evaluation is p * h_prev + (1 - p) * h_new"
         if np.allclose(ev, 0.3 * a + 0.7 * b, rtol=1e-5, atol=1e-6):
             j.ok(name)
@@ -597,17 +692,24 @@ def _zone_contract_judge(j):
         else:
             j.fail(name, "with training=False the output should be p * h_prev + (1 - p) * h_new")
     a_s, b_s = j.input_array("a_s"), j.input_array("b_s")
-    t0 = j.output("p=0 gives h_new", "t0")
+    t0 = prop.input_like(j, "p=0 gives h_new", "t0", "b_s", "at p = 0 the output")
     if t0 is not None:
-        j.expect("p=0 gives h_new", t0.shape == b_s.shape and _same(t0, b_s).all(), "at p = 0 no unit keeps its old value: the output must equal h_new")
-    t1 = j.output("p=1 gives h_prev", "t1")
+        j.expect("p=0 gives h_new", _same(t0, b_s).all(), "at p = 0 no unit keeps its old value: the output must equal h_new")
+    t1 = prop.input_like(j, "p=1 gives h_prev", "t1", "a_s", "at p = 1 the output")
     if t1 is not None:
         if np.isnan(t1).any():
             j.fail("p=1 gives h_prev", "at p = 1 the output contains NaN (a division by 1 - p?): zoneout needs no scaling")
         else:
-            j.expect("p=1 gives h_prev", t1.shape == a_s.shape and _same(t1, a_s).all(), "at p = 1 every unit keeps its old value: the output must equal h_prev")
-    prop.raises(j, "ValueError for p outside [0, 1]", ["neg", "big"], "ValueError", [-0.1, 1.2])
-    bad = [s for cid, s in (("wide", "(20, 31)"), ("row", "(1, 30) (broadcastable)")) if not j.raised(cid, "ValueError")]
+            j.expect("p=1 gives h_prev", _same(t1, a_s).all(), "at p = 1 every unit keeps its old value: the output must equal h_prev")
+    a3 = j.input_array("a3")
+    out3 = prop.input_like(j, "any shape: a 3-D state", "t3d", "a3")
+    if out3 is not None:
+        j.expect("any shape: a 3-D state", bool((_same(out3, a3) | _same(out3, j.input_array("b3"))).all()),
+                 "with 3-D states of shape (6, 20, 30) every entry must be the h_prev entry or the h_new entry at that "
+                 "position: zoneout works on any shape, entry by entry")
+    prop.raises(j, "ValueError for p outside [0, 1]", ["neg", "big", "neg_eval"], "ValueError", [-0.1, 1.2, -0.1])
+    bad = [s for cid, s in (("wide", "(20, 31)"), ("row", "(1, 30) (broadcastable)"),
+                            ("wide_eval", "(20, 31) with training=False")) if not j.raised(cid, "ValueError")]
     j.expect("ValueError for shapes that differ", not bad,
              "h_prev has shape (20, 30); h_new must have the same shape, else raise ValueError (do not rely on broadcasting); "
              "no ValueError for h_new of shape " + ", ".join(bad))
@@ -622,14 +724,15 @@ def _zone_randomness_plan(plan, rng):
     plan.call("g1", tensor("a"), tensor("b"), 0.3, generator=generator(seed))
     plan.call("g2", tensor("a"), tensor("b"), 0.3, generator=generator(seed))
     plan.call("g3", tensor("a"), tensor("b"), 0.3, generator=generator(seed + 1))
+    prop.global_seed(plan, ("s1", "s2"), tensor("a"), tensor("b"), 0.3)
 
 
 def _zone_randomness_judge(j):
     a = j.input_array("a")
     masks = {}
     for cid in ("a", "b", "c", "g1", "g2", "g3"):
-        out = j.output("returns a tensor", cid)
-        if out is not None and out.shape == a.shape:
+        out = prop.input_like(j, "returns a tensor", cid, "a")
+        if out is not None:
             masks[cid] = _same(out, a)  # True where the old value was kept
     if len(masks) == 6:
         j.ok("returns a tensor")
@@ -638,6 +741,7 @@ def _zone_randomness_judge(j):
         "one zoneout mask seems to be shared by the whole batch: draw one decision per entry, with the full shape",
         "whole rows keep their old values together: draw one decision per entry, not one per batch element",
     )
+    prop.judge_global_seed(j, ("s1", "s2"), a.shape, lambda out: _same(out, a))
 
 
 def _zone_safety_plan(plan, rng):
@@ -653,32 +757,30 @@ def _zone_safety_plan(plan, rng):
 
 def _zone_safety_judge(j):
     a, b, g = (j.input_array(k) for k in ("a", "b", "g"))
-    before = j.array("inplace", "after/0"), j.array("inplace", "after/1")
-    if j.problem("inplace"):
-        j.fail("inputs unchanged", j.problem("inplace"))
-    else:
-        j.expect("inputs unchanged", np.array_equal(before[0], a) and np.array_equal(before[1], b),
-                 "h_prev or h_new was modified: build a new tensor (torch.where(keep, h_prev, h_new)) instead of writing "
-                 "into an input (h_prev[mask] = ..., h_new.copy_(...))")
-    out = j.array("grad")
+    prop.unchanged_input(j, "inplace", "a", 0, name="inputs unchanged")
+    if not j.problem("inplace") and j.array("inplace", "after/1") is not None:
+        after = j.array("inplace", "after/1")
+        if after.shape != b.shape or not np.array_equal(after, b):
+            j.fail("inputs unchanged", "h_new was modified: build a new tensor (torch.where(keep, h_prev, h_new)) instead "
+                                       "of writing into an input (h_prev[mask] = ..., h_new.copy_(...))")
+    keep = None
+    out = prop.input_like(j, "gradient to h_prev is mask * upstream", "grad", "a")
     if out is not None:
         keep = _same(out, a).astype(np.float32)
-        judge_gradient(j, "grad", 0, g * keep, "gradient to h_prev is mask * upstream",
+        judge_gradient(j, "grad", 0, lambda out: g * keep, "gradient to h_prev is mask * upstream",
                        "the gradient with respect to h_prev should be the upstream gradient where the old value was kept, 0 elsewhere")
-        judge_gradient(j, "grad", 1, g * (1 - keep), "gradient to h_new is (1 - mask) * upstream",
+        judge_gradient(j, "grad", 1, lambda out: g * (1 - keep), "gradient to h_new is (1 - mask) * upstream",
                        "the gradient with respect to h_new should be the upstream gradient where the new value was taken, 0 elsewhere")
-    elif j.problem("grad"):
-        j.fail("gradient to h_prev is mask * upstream", j.problem("grad"))
-    judge_gradient(j, "grad_eval", 0, g * np.float32(0.3), "gradient at evaluation is p and 1 - p times upstream",
+    judge_gradient(j, "grad_eval", 0, lambda out: g * np.float32(0.3), "gradient at evaluation is p and 1 - p times upstream",
                    "at evaluation the output is p * h_prev + (1 - p) * h_new, so h_prev's gradient is p * upstream")
-    judge_gradient(j, "grad_eval", 1, g * np.float32(0.7), "gradient at evaluation is p and 1 - p times upstream",
+    judge_gradient(j, "grad_eval", 1, lambda out: g * np.float32(0.7), "gradient at evaluation is p and 1 - p times upstream",
                    "at evaluation the output is p * h_prev + (1 - p) * h_new, so h_new's gradient is (1 - p) * upstream")
-    out64 = j.output("float64 preserved", "f64")
+    a64, b64 = j.input_array("a64"), j.input_array("b64")
+    out64 = prop.tensor_out(j, "float64 preserved", "f64", a64.shape)
     if out64 is not None:
-        a64, b64 = j.input_array("a64"), j.input_array("b64")
-        rec = j.record("f64")["out"]
-        j.expect("float64 preserved", rec["dtype"] == "torch.float64" and (np.isclose(out64, a64, rtol=1e-12, atol=0) | np.isclose(out64, b64, rtol=1e-12, atol=0)).all(),
-                 f"float64 inputs must give a float64 output whose entries are exactly h_prev's or h_new's; got {rec['dtype']}")
+        got = prop.out_dtype(j, "f64")
+        j.expect("float64 preserved", got == "torch.float64" and (np.isclose(out64, a64, rtol=1e-12, atol=0) | np.isclose(out64, b64, rtol=1e-12, atol=0)).all(),
+                 f"float64 inputs must give a float64 output whose entries are exactly h_prev's or h_new's; got {got}")
 
 
 # ---------------------------------------------------------------------------------------------

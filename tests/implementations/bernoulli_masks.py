@@ -68,6 +68,14 @@ MASKS = [
         "    return m / (1 - p) if p < 1 else m\n", {"bernoulli_mask.contract"}),
     _bm("returns_numpy", CHECK + "    return (np.random.random(tuple(shape)) >= p).astype(np.float32)\n",
         {"bernoulli_mask.contract"}),
+    _bm("numpy_global_rng", CHECK + "    if generator is None:\n"
+        "        u = torch.from_numpy(np.random.random(tuple(shape))).float().to(device or 'cpu')\n"
+        "    else:\n"
+        "        u = torch.rand(shape, generator=generator, device=device)\n"
+        "    return (u >= p).float()\n", {"bernoulli_mask.randomness"}),
+    # Drops with probability p / 2 (for 0 < p < 1): only the rate is wrong (tests/test_observed_rates.py).
+    _bm("half_rate", CHECK + "    return (torch.rand(shape, generator=generator, device=device) >= (p / 2 if p < 1 else p)).float()\n",
+        {"bernoulli_mask.contract"}),
     _bm("python_loop", CHECK + "    import random\n"
         "    n = 1\n    for d in shape: n *= d\n"
         "    flat = [1.0 if random.random() >= p else 0.0 for _ in range(n)]\n"
@@ -135,6 +143,12 @@ DROPOUTS = [
     _ds("whole_rows", CHECK + "    if not training:\n        return x * (1 - p)\n"
         "    m = torch.rand(x.shape[0], 1, generator=generator, device=x.device) >= p\n"
         "    return x * m.to(x.dtype)\n", {"dropout_standard.safety"}),
+    _ds("valueerror_only_in_training", "    if not training:\n        return x * (1 - p)\n" + CHECK
+        + "    return x * (torch.rand(x.shape, generator=generator, device=x.device) >= p).to(x.dtype)\n",
+        {"dropout_standard.contract"}),
+    _ds("half_rate", CHECK + "    if not training:\n        return x * (1 - p)\n"
+        "    return x * (torch.rand(x.shape, generator=generator, device=x.device) >= (p / 2 if p < 1 else p)).to(x.dtype)\n",
+        {"dropout_standard.contract"}),
     _ds("python_loop", CHECK + "    if not training:\n        return x * (1 - p)\n"
         "    import random\n    flat = x.reshape(-1)\n"
         "    keep = torch.tensor([random.random() >= p for _ in range(flat.numel())], device=x.device)\n"

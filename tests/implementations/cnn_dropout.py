@@ -82,6 +82,16 @@ DROPOUT2D = [
     _d2("accepts_3d", D2_EVAL + SCALE + (
         "    u = torch.rand(x.shape[0], x.shape[1], *([1] * (x.dim() - 2)), generator=generator, device=x.device)\n"
         "    return x * (u >= p).to(x.dtype) * scale\n"), {"dropout2d.contract"}, check=False),
+    _d2("valueerror_only_in_training", SCALE + (
+        "    if not training:\n        return x\n" + D2_CHECK +
+        "    u = torch.rand(x.shape[0], x.shape[1], 1, 1, generator=generator, device=x.device)\n"
+        "    return x * (u >= p).to(x.dtype) * scale\n"), {"dropout2d.contract"}, check=False),
+    _d2("float32_factor", D2_EVAL + (
+        "    u = torch.rand(x.shape[0], x.shape[1], 1, 1, generator=generator, device=x.device)\n"
+        "    return x * ((u >= p).float() / (1 - p)) if p < 1 else x * 0\n"), {"dropout2d.safety"}),
+    _d2("half_rate", D2_EVAL + SCALE + (
+        "    u = torch.rand(x.shape[0], x.shape[1], 1, 1, generator=generator, device=x.device)\n"
+        "    return x * (u >= (p / 2 if p < 1 else p)).to(x.dtype) * scale\n"), {"dropout2d.contract"}),
     _d2("plain_functional", "    return F.dropout2d(x, p, training=training)\n",
         {"dropout2d.contract", "dropout2d.safety"}, check=False),
     _d2("same_every_call", D2_EVAL + SCALE + (
@@ -109,6 +119,7 @@ DB_CHECK = (
     "    if not 0 <= p <= 1:\n        raise ValueError(f'p={p}')\n"
     "    if x.dim() != 4:\n        raise ValueError('x must be (N, C, H, W)')\n"
     "    N, C, H, W = x.shape\n"
+    "    if int(block_size) != block_size:\n        raise ValueError(f'block_size={block_size} is not an integer')\n"
     "    b = int(block_size)\n"
     "    if b < 1 or b > min(H, W):\n        raise ValueError(f'block_size={block_size}')\n"
 )
@@ -198,6 +209,20 @@ DROPBLOCK2D = [
         "    if not 0 <= p <= 1:\n        raise ValueError(f'p={p}')\n"
         "    if x.dim() != 4:\n        raise ValueError('x must be (N, C, H, W)')\n"
         "    N, C, H, W = x.shape\n    b = max(1, min(int(block_size), H, W))\n" + DB_TRIVIAL)),
+    # Corners drawn in range(H - b) instead of range(H - b + 1): the last row and column are never dropped.
+    _db_std("corners_one_short", {"dropblock2d.blocks"},
+            seeds=SEEDS + "    seeds[..., -1, :] = 0\n    seeds[..., :, -1] = 0\n"),
+    _db_std("half_gamma", {"dropblock2d.blocks"}, gamma=GAMMA + "    gamma = gamma / 2\n"),
+    _db_std("fractional_block_size", {"dropblock2d.contract"}, check=False, trivial=(
+        "    if not 0 <= p <= 1:\n        raise ValueError(f'p={p}')\n"
+        "    if x.dim() != 4:\n        raise ValueError('x must be (N, C, H, W)')\n"
+        "    N, C, H, W = x.shape\n    b = int(block_size)\n"
+        "    if b < 1 or b > min(H, W):\n        raise ValueError(f'block_size={block_size}')\n" + DB_TRIVIAL)),
+    _db_std("valueerror_only_in_training", {"dropblock2d.contract"}, check=False,
+            trivial="    if not training:\n        return x\n" + DB_CHECK + DB_TRIVIAL),
+    _db_std("nan_when_nothing_kept", {"dropblock2d.contract"}, renorm=(
+        "    keep = 1 - dropped\n"
+        "    return x * keep * (keep.numel() / keep.sum())\n")),
     _db_std("same_every_call", {"dropblock2d.safety"}, seeds="    torch.manual_seed(0)\n" + SEEDS.replace("generator=generator, ", "")),
     _db_std("ignores_generator", {"dropblock2d.safety"}, seeds=SEEDS.replace("generator=generator, ", "")),
     _db_std("in_place", {"dropblock2d.safety"}, renorm=(

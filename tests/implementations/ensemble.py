@@ -115,6 +115,12 @@ EXACT = [
         "        total = total + w * f(x, m)\n"
         "    return total\n"),
     # --- buggy --------------------------------------------------------------------------------------
+    _ex("each_mask_twice", CHECK_P + "    q = 1 - p\n    total = 0\n"
+        "    for m in all_masks(n):\n"
+        "        k = int(m.sum())\n"
+        "        f(x, m.to(x.device))  # a wasted call: the value is not used\n"
+        "        total = total + q ** k * p ** (n - k) * f(x, m.to(x.device))\n"
+        "    return total\n", {"exact_ensemble_mean.contract"}),
     _ex("swapped", CHECK_P + "    total = 0\n    for m in all_masks(n):\n        k = int(m.sum())\n"
         "        total = total + p ** k * (1 - p) ** (n - k) * f(x, m)\n    return total\n",
         {"exact_ensemble_mean.contract"}),
@@ -179,6 +185,10 @@ GEOMETRIC = [
          "        g = g * f(x, m) ** ((1 - p) ** k * p ** (n - k))\n"
          "    return g / g.sum(-1, keepdim=True)\n"),
     # --- buggy --------------------------------------------------------------------------------------
+    # A made-up distribution where the mean is undefined (0 / 0): uniform instead of NaN.
+    _geo("uniform_when_undefined", CHECK_P + GEO_BODY + "        if w > 0:\n            log_total = log_total + w * torch.log(f(x, m))\n"
+         "    g = torch.softmax(log_total, dim=-1)\n"
+         "    return torch.nan_to_num(g, nan=1.0 / g.shape[-1])\n", {"geometric_ensemble_mean.safety"}),
     _geo("arithmetic", CHECK_P + "    total = 0\n    for m in all_masks(n):\n        k = int(m.sum())\n"
          "        total = total + (1 - p) ** k * p ** (n - k) * f(x, m)\n    return total\n",
          {"geometric_ensemble_mean.contract"}),
@@ -232,6 +242,16 @@ MC = [
         "        m = torch.where(u < p, torch.zeros_like(u), torch.ones_like(u))\n"
         "        y = f(x, m)\n        mean = y if mean is None else mean + (y - mean) / i\n    return mean\n"),
     # --- buggy --------------------------------------------------------------------------------------
+    _mc("numpy_global_rng", CHECK_K + MC_LOOP +
+        "        if generator is None:\n"
+        "            m = torch.from_numpy((np.random.random(n) >= p).astype(np.float32)).to(x.device)\n"
+        "        else:\n"
+        "            m = (torch.rand(n, generator=generator, device=x.device) >= p).float()\n"
+        "        total = total + f(x, m)\n    return total / k\n", {"mc_ensemble_mean.randomness"}),
+    # Drops with probability p / 2 (for 0 < p < 1): only the rate is wrong (tests/test_observed_rates.py).
+    _mc("half_rate", CHECK_K + MC_LOOP +
+        "        m = (torch.rand(n, generator=generator, device=x.device) >= (p / 2 if p < 1 else p)).float()\n"
+        "        total = total + f(x, m)\n    return total / k\n", {"mc_ensemble_mean.contract"}),
     _mc("swapped", CHECK_K + MC_LOOP +
         "        m = (torch.rand(n, generator=generator, device=x.device) < p).float()\n"
         "        total = total + f(x, m)\n    return total / k\n", {"mc_ensemble_mean.contract"}),

@@ -94,6 +94,22 @@ INVERTED = [
     _di("float32_output", CHECK + "    if not training:\n        return x\n"
         "    if p == 1:\n        return torch.zeros_like(x)\n"
         f"    return (x * ({RAND} >= p) / (1 - p)).float()\n", S),
+    _di("where_nan_grad", CHECK + "    if not training:\n        return x\n"
+        f"    return torch.where({RAND} >= p, x / (1 - p), torch.zeros_like(x))\n", S),
+    _di("float32_factor", CHECK + "    if not training:\n        return x\n"
+        "    if p == 1:\n        return torch.zeros_like(x)\n"
+        f"    return x * (({RAND} >= p).float() / (1 - p))\n", S),
+    _di("numpy_global_rng", CHECK + "    if not training:\n        return x\n"
+        "    if p == 1:\n        return torch.zeros_like(x)\n"
+        "    if generator is None:\n"
+        "        keep = torch.from_numpy(np.random.random(tuple(x.shape)) >= p).to(x.device)\n"
+        "    else:\n"
+        f"        keep = {RAND} >= p\n"
+        "    return x * keep.to(x.dtype) / (1 - p)\n", S),
+    # Drops with probability p / 2 (for 0 < p < 1) but scales by 1 / q: only the rate is wrong (tests/test_observed_rates.py).
+    _di("half_rate", CHECK + "    if not training:\n        return x\n"
+        "    if p == 1:\n        return torch.zeros_like(x)\n"
+        f"    return x * ({RAND} >= (p / 2 if p < 1 else p)).to(x.dtype) / (1 - p)\n", C),
     _di("numpy_detached", CHECK + "    if not training:\n        return x\n"
         "    if p == 1:\n        return torch.zeros_like(x)\n"
         "    keep = np.random.random(tuple(x.shape)) >= p\n"
@@ -187,6 +203,22 @@ MODULES = [
          "        return super().train(mode)\n\n"
          "    def forward(self, x):\n"
          "        return F.dropout(x, self.p, training=self.dropping)\n", MC),
+    # eval() overridden to switch dropping off for good: through a parent model (whose eval() calls each
+    # child's train(False), not its eval()) it looks right; switched on the module itself it sticks.
+    _mod("eval_override_sticks",
+         "class Dropout(nn.Module):\n"
+         "    def __init__(self, p):\n"
+         "        super().__init__()\n"
+         "        if not 0 <= p <= 1:\n            raise ValueError(p)\n"
+         "        self.p, self.active = p, True\n\n"
+         "    def eval(self):\n"
+         "        self.active = False\n"
+         "        return super().eval()\n\n"
+         "    def forward(self, x):\n"
+         "        return F.dropout(x, self.p, training=self.training and self.active)\n", M),
+    _mod("where_nan_grad", _INIT + "        if not self.training:\n            return x\n"
+         "        keep = torch.rand_like(x) >= self.p\n"
+         "        return torch.where(keep, x / (1 - self.p), torch.zeros_like(x))\n", M),
     _mod("mask_cached", _INIT.replace("        self.p = p\n", "        self.p = p\n        self.mask = None\n")
          + "        if not self.training:\n            return x\n"
          "        if self.mask is None or self.mask.shape != x.shape:\n"
@@ -237,7 +269,7 @@ SCALERS = [
          "            layers.append(new)\n"
          "            seen += 1\n"
          "        else:\n            layers.append(copy.deepcopy(layer))\n"
-         "    return nn.Sequential(*layers)\n"),
+         "    return nn.Sequential(*layers).train(model.training)\n"),
     _sfi("enumerate_data", _COPY + "    first = True\n"
          "    for m in new:\n"
          "        if isinstance(m, nn.Linear):\n"
@@ -263,6 +295,20 @@ SCALERS = [
          "        for lin in linears[1:]:\n            lin.weight.mul_(1 - p)\n    return new.state_dict()\n", SC | SM),
     _sfi("no_valueerror", "    new = copy.deepcopy(model)\n" + _LIN + "    with torch.no_grad():\n"
          "        for lin in linears[1:]:\n            lin.weight.mul_(1 - p)\n    return new\n", SM),
+    _sfi("rebuild_new_relu", "    if not 0 <= p <= 1:\n        raise ValueError(p)\n"
+         "    layers, seen = [], 0\n"
+         "    for layer in model:\n"
+         "        if isinstance(layer, nn.Linear):\n"
+         "            w = layer.weight.detach()\n"
+         "            new = nn.Linear(layer.in_features, layer.out_features, device=w.device, dtype=w.dtype)\n"
+         "            with torch.no_grad():\n"
+         "                new.weight.copy_(w * (1 - p) if seen else w)\n"
+         "                new.bias.copy_(layer.bias)\n"
+         "            layers.append(new)\n            seen += 1\n"
+         "        else:\n            layers.append(nn.ReLU())\n"
+         "    return nn.Sequential(*layers)\n", SC | SM),
+    _sfi("returns_eval_mode", _COPY + _LIN + "    with torch.no_grad():\n"
+         "        for lin in linears[1:]:\n            lin.weight.mul_(1 - p)\n    return new.eval()\n", SM),
     _sfi("float32_rebuild", "    if not 0 <= p <= 1:\n        raise ValueError(p)\n"
          "    layers, seen = [], 0\n"
          "    for layer in model:\n"

@@ -110,17 +110,20 @@ def _step(improved="val_loss < self.best_loss - self.min_delta", save=SAVE_DEEP,
     )
 
 
-RESTORE = "        model.load_state_dict(self.best_state)\n"
+# Nothing improved yet (the first losses inf or NaN): nothing saved, and restore leaves the model alone.
+RESTORE = "        if self.best_state is not None:\n            model.load_state_dict(self.best_state)\n"
+UNGUARDED_RESTORE = "        model.load_state_dict(self.best_state)\n"
 
 ES = [
     # --- correct ------------------------------------------------------------------------------------
     _es("deepcopy_state", INIT, _step(), RESTORE),
     _es("clone_dict", INIT, _step(save="{k: v.detach().clone() for k, v in model.state_dict().items()}"), RESTORE),
     _es("deepcopy_model", INIT, _step(save="copy.deepcopy(model)"),
-        "        model.load_state_dict(self.best_state.state_dict())\n"),
+        "        if self.best_state is not None:\n            model.load_state_dict(self.best_state.state_dict())\n"),
     _es("cpu_numpy", INIT.replace("float('inf')", "math.inf"),
         _step(save="{k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}"),
-        "        model.load_state_dict({k: torch.as_tensor(v) for k, v in self.best_state.items()})\n"),
+        "        for k, v in (self.best_state or {}).items():\n"
+        "            model.state_dict()[k].copy_(torch.as_tensor(v))\n"),
     _es("counter_in_list", INIT.replace("self.calls, self.bad = 0, 0", "self.history = []\n        self.bad = 0"),
         _step(epoch="len(self.history)").replace("        self.calls += 1\n", "        self.history.append(val_loss)\n"),
         RESTORE),
@@ -138,6 +141,10 @@ ES = [
     _es("best_is_minimum", INIT,
         _step(every="            self.best_loss = min(self.best_loss, val_loss)\n"), RESTORE, {M_ES}),
     _es("returns_none", INIT, _step(ret=False), RESTORE, {C_ES}),
+    _es("first_call_always_improves", INIT.replace("float('inf')", "None"),
+        _step(improved="self.best_loss is None or val_loss < self.best_loss - self.min_delta"), RESTORE, {C_ES, M_ES}),
+    _es("nan_improves", INIT, _step(improved="not val_loss >= self.best_loss - self.min_delta"), RESTORE, {C_ES, M_ES}),
+    _es("restore_without_guard", INIT, _step(), UNGUARDED_RESTORE, {M_ES}),
     _es("weight_only", INIT, _step(save="model.weight.detach().clone()"),
         "        with torch.no_grad():\n            model.weight.copy_(self.best_state)\n", {C_ES}),
 ]
@@ -193,6 +200,9 @@ MN = [
     _mn("float32_copy", MN_CHECK + "    with torch.no_grad():\n        w = weight.float()\n"
         "        norms = w.norm(dim=1, keepdim=True)\n        w.mul_(max_norm / norms.clamp(min=max_norm))\n"
         "    return w\n", {S_MN}),
+    _mn("epsilon_too_large", MN_CHECK + "    with torch.no_grad():\n        norms = weight.norm(dim=1, keepdim=True)\n"
+        "        weight.copy_(torch.where(norms > max_norm, weight * max_norm / (norms + 1e-3), weight))\n"
+        "    return weight\n", {C_MN}),
     _mn("clips_entries", MN_CHECK + "    with torch.no_grad():\n        weight.clamp_(-max_norm, max_norm)\n"
         "    return weight\n", {C_MN}),
     _mn("returns_none", MN_CHECK + "    with torch.no_grad():\n        norms = weight.norm(dim=1, keepdim=True)\n"

@@ -82,6 +82,21 @@ LOCKED = [
         "    return torch.from_numpy(x.detach().cpu().numpy() * keep / q).to(x.device)\n", {SAFETY}),
     _ld("float32_cast", "    m = torch.rand((1, B, H), generator=generator, device=x.device) >= p\n"
         "    return (x * m / q).float()\n", {SAFETY}),
+    _ld("valueerror_only_in_training", "    m = torch.rand((1, B, H), generator=generator, device=x.device) >= p\n"
+        "    return x * m.to(x.dtype) / q\n", {CONTRACT},
+        head="    if not training or p == 0:\n        return x\n" + P_CHECK + DIM_CHECK
+        + "    if p == 1:\n        return torch.zeros_like(x)\n    T, B, H = x.shape\n    q = 1 - p\n"),
+    _ld("where_nan_grad", "    m = torch.rand((1, B, H), generator=generator, device=x.device) >= p\n"
+        "    return torch.where(m, x / q, torch.zeros_like(x))\n", {SAFETY},
+        head=P_CHECK + DIM_CHECK + "    if not training:\n        return x\n    T, B, H = x.shape\n    q = 1 - p\n"),
+    _ld("numpy_global_rng", "    if generator is None:\n"
+        "        m = torch.from_numpy(np.random.random((1, B, H)) >= p).to(x.device)\n"
+        "    else:\n"
+        "        m = torch.rand((1, B, H), generator=generator, device=x.device) >= p\n"
+        "    return x * m.to(x.dtype) / q\n", {RANDOM}),
+    # Drops with probability p / 2 (for 0 < p < 1) but scales by 1 / q: only the rate is wrong (tests/test_observed_rates.py).
+    _ld("half_rate", "    m = torch.rand((1, B, H), generator=generator, device=x.device) >= (p / 2 if p < 1 else p)\n"
+        "    return x * m.to(x.dtype) / q\n", {CONTRACT}),
     _ld("scaled_by_p", "    m = torch.rand((1, B, H), generator=generator, device=x.device) >= p\n"
         "    return x * m.to(x.dtype) / p\n", {CONTRACT}),
 ]
@@ -228,6 +243,11 @@ CELLS = [
         {STRUCT}),
     _cell("mask_after_hh", _variant("self.hh(h * mh)", "self.hh(h) * mh"), {STRUCT}),
     _cell("no_gradients", _variant("    def forward(self, x):\n", "    @torch.no_grad()\n    def forward(self, x):\n"), {STRUCT}),
+    _cell("hh_with_bias", _variant("self.hh = nn.Linear(hidden_size, hidden_size, bias=False)",
+                                   "self.hh = nn.Linear(hidden_size, hidden_size)"), {STRUCT}),
+    _cell("learnable_h0", _variant("        self.hidden_size, self.p_input, self.p_hidden = hidden_size, p_input, p_hidden\n",
+                                   "        self.hidden_size, self.p_input, self.p_hidden = hidden_size, p_input, p_hidden\n"
+                                   "        self.h0 = nn.Parameter(torch.zeros(hidden_size))\n"), {STRUCT}),
     _cell("whole_sequences_dropped", _variant(
         "        mx = self.mask((B, x.shape[2]), self.p_input, x)\n        mh = self.mask((B, self.hidden_size), self.p_hidden, x)",
         "        mx = self.mask((B, 1), self.p_input, x)\n        mh = self.mask((B, 1), self.p_hidden, x)"), {CRANDOM}),
@@ -294,6 +314,22 @@ ZONEOUTS = [
     _zo("numpy_detached", "    keep = np.random.random(tuple(h_prev.shape)) < p\n"
         "    out = np.where(keep, h_prev.detach().cpu().numpy(), h_new.detach().cpu().numpy())\n"
         "    return torch.from_numpy(out).to(h_prev.device)\n", {ZS}),
+    _zo("shape_check_only_in_training", "    keep = torch.rand(h_prev.shape, generator=generator, device=h_prev.device) < p\n"
+        "    return torch.where(keep, h_prev, h_new)\n", {ZC},
+        head="    if not 0 <= p <= 1:\n        raise ValueError(f'p={p}')\n"
+        "    if not training:\n        return p * h_prev + (1 - p) * h_new\n"
+        "    if h_prev.shape != h_new.shape:\n        raise ValueError('h_prev and h_new must have the same shape')\n"),
+    _zo("two_dimensional_only", "    B, H = h_prev.shape[0], h_prev.shape[-1]\n"
+        "    keep = torch.rand((B, H), generator=generator, device=h_prev.device) < p\n"
+        "    return torch.where(keep, h_prev, h_new)\n", {ZC}),
+    _zo("numpy_global_rng", "    if generator is None:\n"
+        "        keep = torch.from_numpy(np.random.random(tuple(h_prev.shape)) < p).to(h_prev.device)\n"
+        "    else:\n"
+        "        keep = torch.rand(h_prev.shape, generator=generator, device=h_prev.device) < p\n"
+        "    return torch.where(keep, h_prev, h_new)\n", {ZR}),
+    # Keeps the old value with probability p / 2 (for 0 < p < 1): only the rate is wrong (tests/test_observed_rates.py).
+    _zo("half_rate", "    keep = torch.rand(h_prev.shape, generator=generator, device=h_prev.device) < (p / 2 if p < 1 else p)\n"
+        "    return torch.where(keep, h_prev, h_new)\n", {ZC}),
     _zo("float32_cast", "    keep = torch.rand(h_prev.shape, generator=generator, device=h_prev.device) < p\n"
         "    return torch.where(keep, h_prev, h_new).float()\n", {ZS}),
 ]
