@@ -218,13 +218,20 @@ def grade_notebook(
             t0 = time.perf_counter()
             plans = build_plans(specs, device, run_seed, cuda)
             unwritten = write_plans(plans, scratch.box)
-            if any(layout.values()):
-                import torch  # noqa: F401  (the references need it; importing now keeps it off the timed path)
-            import scipy.stats  # noqa: F401  (the verdicts' binomial intervals; imported while the kernel runs)
             planning["plan building (beside the kernel start)"] = time.perf_counter() - t0
             return plans, unwritten
 
+        def warm_up():
+            # Imports the probe cells never wait for, done while the student's cells run: the references of
+            # the timed checks need torch, the verdicts' intervals SciPy.
+            t0 = time.perf_counter()
+            if any(layout.values()):
+                import torch  # noqa: F401
+            import scipy.stats  # noqa: F401
+            planning["imports for references and verdicts (beside the student's cells)"] = time.perf_counter() - t0
+
         ready = pool.submit(prepare)
+        warmed = pool.submit(warm_up)  # the pool has one thread: this starts once the plans are written
         refs: dict[str, object] = {}
 
         async def before_cell(meta):
@@ -232,6 +239,7 @@ def grade_notebook(
                 await asyncio.wrap_future(ready)
 
         def reference(key: str):
+            warmed.result()
             if key not in refs:
                 gid, name, _ = key.split("/", 2)
                 c, plan = ready.result()[0][(gid, name)]
@@ -241,6 +249,7 @@ def grade_notebook(
         run_nb = notebook.assemble(source_nb, nb, lambda gid: scratch.box / "probes" / gid, lambda gid: layout.get(gid, ()))
         run = kernel.execute(run_nb, scratch, limits, device, before_cell, reference)
         plans, unwritten = ready.result()
+        warmed.result()
         judging: dict[str, float] = {}
         tests = judge_tests(specs, plans, scratch.box, run.timing, unwritten, judging)
     notes = run.notes
