@@ -76,7 +76,7 @@ MESSAGES = [
     ("dropconnect_linear", "dropout_on_outputs", "dropout on the output units"),
     ("dropconnect_linear", "weight_in_place", "weight was modified"),
     ("dropconnect_linear", "bias_required", "bias=None"),
-    ("dropconnect_linear", "p1_bias_expand", "with bias=None every weight is dropped"),
+    ("dropconnect_linear", "p1_bias_expand", "bias=None at p=1 gives zeros: dropconnect_linear raised AttributeError"),
     ("dropconnect_linear", "own_generator_when_none", "right after the same torch.manual_seed"),
     ("gaussian_dropout", "own_generator_when_none", "right after the same torch.manual_seed"),
     ("drop_path", "own_generator_when_none", "right after the same torch.manual_seed"),
