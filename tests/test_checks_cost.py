@@ -76,6 +76,9 @@ MESSAGES = [
     ("lean_dropout", "in_place_without_grad", "the input tensor was modified"),
     ("lean_dropout", "float32_output", "float64"),
     ("lean_dropout", "same_every_call", "the same mask comes back every call"),
+    ("packed_mask", "own_generator_when_none", "right after the same torch.manual_seed"),
+    ("unpack_mask", "numel_only", "not a 1-D tensor"),
+    ("lean_dropout", "own_seed_when_none", "right after the same torch.manual_seed"),
 ]
 
 

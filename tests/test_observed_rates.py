@@ -16,7 +16,7 @@ from scipy.stats import hypergeom
 from autograde import stats
 from autograde.checks import properties as prop
 from tests.checking import SEEDS, run
-from tests.implementations import bernoulli_masks, cnn_dropout, ensemble, inverted_dropout, rnn_dropout
+from tests.implementations import beyond, bernoulli_masks, cnn_dropout, cost, ensemble, inverted_dropout, rnn_dropout
 
 
 @pytest.mark.parametrize("n, k_a, k_b", [(400, 120, 130), (1000, 20, 900), (131072, 39321, 39500), (50, 1, 49)])
@@ -78,6 +78,10 @@ HALF_RATE = [
     (rnn_dropout, "locked_dropout", "locked_dropout.contract", ["locked_dropout.randomness"], "survived"),
     (rnn_dropout, "zoneout", "zoneout.contract", ["zoneout.randomness"], "kept h_prev"),
     (ensemble, "mc_ensemble_mean", "mc_ensemble_mean.contract", ["mc_ensemble_mean.randomness"], "survived"),
+    (beyond, "dropconnect_linear", "dropconnect_linear.contract", ["dropconnect_linear.safety"], "survived"),
+    (beyond, "drop_path", "drop_path.contract", ["drop_path.safety"], "survived"),
+    (cost, "packed_mask", "packed_mask.contract", ["packed_mask.randomness"], "survived"),
+    (cost, "lean_dropout", "lean_dropout.contract", ["lean_dropout.safety", "lean_dropout.memory"], "survived"),
 ]
 
 
@@ -103,6 +107,8 @@ MANY = [
     (cnn_dropout, "dropblock2d", "dropblock2d.safety"),
     (rnn_dropout, "zoneout", "zoneout.randomness"),
     (ensemble, "mc_ensemble_mean", "mc_ensemble_mean.randomness"),
+    (beyond, "drop_path", "drop_path.safety"),
+    (cost, "packed_mask", "packed_mask.randomness"),
 ]
 
 

@@ -51,12 +51,13 @@ below (0.3^2 + 0.7^2)^2048 < 1e-500.
 - mask entries independent (one coin per weight) -> ``safety.weights into one unit independent at p=..``,
   ``safety.weights from one input independent at p=..`` (at p = 0.3 and 0.8)
 - a fresh mask on every call; random numbers from ``generator`` -> ``safety.fresh mask each call``,
-  ``safety.generator honoured``, ``safety.generator seed matters``
+  ``safety.generator honoured``, ``safety.generator seed matters``; otherwise from PyTorch's global random state
+  -> ``safety.global random state without a generator`` (two calls right after the same ``torch.manual_seed``)
 - x, weight and bias not modified -> ``safety.inputs unchanged``
 - gradients flow to x, weight and bias, in training and evaluation -> ``safety.gradients in training``,
   ``safety.gradients at evaluation``
 - bias may be None; x may have leading dimensions (..., in_features) -> ``safety.bias=None``,
-  ``safety.leading dimensions``
+  ``safety.leading dimensions``; at p = 1 with bias None, zeros -> ``safety.bias=None at p=1 gives zeros``
 
 The grader sees the mask exactly: x holds the identity matrix twice and a zero row, so the output's rows
 are the masked weight's columns plus the bias, and the zero row is the bias the function added.
@@ -72,7 +73,8 @@ are the masked weight's columns plus the bias, and the zero row is the bias the 
 - dtype and device -> ``contract.dtype``, ``contract.device``, ``safety.float64 preserved``
 - independent across entries and calls, the generator honoured -> ``safety.fresh noise each call``,
   ``safety.rows independent``, ``safety.columns independent``, ``safety.generator honoured``,
-  ``safety.generator seed matters``
+  ``safety.generator seed matters``; otherwise PyTorch's global random state -> ``safety.global random state without
+  a generator``
 - x not modified; gradient ``xi * upstream`` (training) and ``upstream`` (evaluation)
   -> ``safety.input unchanged``, ``safety.gradient is noise * upstream``, ``safety.gradient at evaluation is upstream``
 
@@ -86,7 +88,8 @@ are the masked weight's columns plus the bias, and the zero row is the bias the 
 - dtype and device; any number of dimensions -> ``contract.dtype``, ``contract.device``, ``safety.float64 preserved``,
   ``safety.one draw per sample for 2-D and 4-D x``
 - samples independent, fresh each call, generator -> ``safety.samples independent at p=..``, ``safety.fresh mask each call``,
-  ``safety.generator honoured``, ``safety.generator seed matters``
+  ``safety.generator honoured``, ``safety.generator seed matters``; otherwise PyTorch's global random state
+  -> ``safety.global random state without a generator``
 - x not modified; gradient ``m / q * upstream`` and ``upstream`` -> ``safety.input unchanged``,
   ``safety.gradient in training is mask / q * upstream``, ``safety.gradient at evaluation is upstream``
 
@@ -100,15 +103,16 @@ counts against the check's budget of ten (:data:`autograde.stats.MAX_STAT_TESTS_
 answer fails a check by chance with probability at most 1e-6.
 
 - Drop rates and the Gaussian shape are binomial counts (``Judge.binomial``).
-- *Independence and freshness* are judged against the masks' **observed** drop rates r_a and r_b (a wrong
-  rate costs only the rate property): positions agree with probability r_a r_b + (1 - r_a)(1 - r_b) under
-  independence. Given the two masks' counts, the number of agreements is an affine function of a
-  hypergeometric count whose variance is at most n / (n - 1) times the binomial variance at the observed
-  rates (because (1 - s t) >= (1 - s)(1 - t) for s = (1 - 2 r_a)^2, t = (1 - 2 r_b)^2). The smallest n here
-  is 4,000 pairs, so the factor is at most 1.00025; at the 1e-7 quantile (z = 5.33) a variance larger by
-  that factor raises a normal tail probability by a factor below exp(5.33^2 * 0.00025 / 2) < 1.004, so the
-  false-failure probability stays within 1.004e-7 per test. The checks that use this test run at most six
-  statistical tests each, so their total stays below 1e-6.
+- *Independence and freshness* are judged against the masks' **observed** drop rates, exactly
+  (``properties.independent``): given the two masks' counts, the overlap of independent masks with exchangeable
+  entries is hypergeometric whatever the rate, and the acceptance interval cuts 5e-8 from each tail of that law.
+  So the false-failure probability is at most 1e-7 per test, and a submission whose only mistake is its rate
+  keeps these properties and loses only the drop-rate property (``tests/test_observed_rates.py``).
+- *Multiplicative noise* is exact the same way: if the noise values are i.i.d. and do not depend on x, the
+  number of entries with small |x| whose noise lies below the overall median of |xi - 1| is hypergeometric;
+  the interval cuts 5e-8 from each tail.
+- Reproducibility (``generator honoured``, ``global random state without a generator``) and the
+  mc_dropout_predict properties are exact comparisons, not statistical tests.
 - *Gaussian noise mean and variance* are exact tests under the contract's noise: for n independent
   N(1, s2) values, (mean - 1) / sqrt(s2 / n) is standard normal, so |z| <= z_(1 - 1e-7 / 2) = 5.33 fails
   with probability 1e-7; and (n - 1) S^2 / s2 (S^2 the unbiased sample variance) is chi-square with n - 1
@@ -132,29 +136,20 @@ RTOL = 1e-5
 
 
 # ---------------------------------------------------------------------------------------------
-# shared helpers
+# shared helpers: every array and fact a verdict reads goes through ``properties``' defensive readers,
+# so a malformed record fails the property that needed it, with a message, and never raises
 # ---------------------------------------------------------------------------------------------
-def _count_stat_test(j) -> None:
-    """A statistical test that is not a ``Judge.binomial`` call still spends one of the check's ten."""
-    j._stat_tests += 1  # noqa: SLF001 - the Judge's own budget counter, so the 1e-6 per check bound holds
-    if j._stat_tests > stats.MAX_STAT_TESTS_PER_CHECK:  # noqa: SLF001
-        raise RuntimeError(f"check {j.plan.check} runs more than {stats.MAX_STAT_TESTS_PER_CHECK} statistical tests")
+def _out(j, name, cid, shape=None, dtype=None, key="out", what="the output") -> np.ndarray | None:
+    """``prop.tensor_out``, with integer or bool outputs turned into float64 so the arithmetic below never
+    raises on them (their wrong dtype is reported by the dtype property)."""
+    arr = prop.tensor_out(j, name, cid, shape, dtype, key=key, what=what)
+    return arr if arr is None or arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
-def independent(j, name: str, a: np.ndarray, b: np.ndarray, what: str, mistake: str) -> bool:
-    """Boolean arrays a and b drawn independently agree at each position with probability
-    r_a r_b + (1 - r_a)(1 - r_b), with r_a and r_b their observed rates (see the module docstring)."""
-    n = a.size
-    ra, rb = float(a.mean()), float(b.mean())
-    prob = ra * rb + (1 - ra) * (1 - rb)
-    agree = int((a == b).sum())
-    interval = j.binomial(n, prob)
-    if agree in interval:
-        j.ok(name)
-        return True
-    j.fail(name, f"{what} agree on {prop.pct(agree / n)} of positions; independent draws with these rates agree on about "
-                 f"{prop.pct(prob)} (accepted {interval.describe()}): {mistake}")
-    return False
+def independent(j, name: str, a: np.ndarray, b: np.ndarray, p: float, what: str, mistake: str) -> bool:
+    """Two boolean masks drawn independently, judged exactly against their *observed* rates
+    (``properties.independent``), so a wrong rate costs only the rate property."""
+    return prop.independent(j, name, a, b, p, what, mistake)
 
 
 def _raises(j, name, cases, what="p") -> None:
@@ -163,12 +158,17 @@ def _raises(j, name, cases, what="p") -> None:
     if not missing:
         j.ok(name)
         return
-    seen = []
-    for cid, desc in missing:
-        rec = j.record(cid)
-        got = rec.get("exc_types", ["?"])[0] if rec.get("status") == "raised" else "no exception"
-        seen.append(f"{desc}: {got}")
+    seen = [f"{desc}: {prop.raised_what(j, cid)}" for cid, desc in missing]
     j.fail(name, f"expected ValueError for an invalid {what}; saw " + "; ".join(seen))
+
+
+def _backward_failed(j, cid) -> str | None:
+    """The message of a failed backward pass of call ``cid``, if the record reports one."""
+    err = j.record(cid).get("backward_error")
+    if err is None:
+        return None
+    message = err.get("exc_message") if isinstance(err, dict) else None
+    return message if isinstance(message, str) else "an error"
 
 
 def _gradient(j, cid, index, expected, what, hint) -> None:
@@ -176,41 +176,50 @@ def _gradient(j, cid, index, expected, what, hint) -> None:
     if why:
         j.fail(what, why)
         return
-    rec = j.record(cid)
-    if "backward_error" in rec:
-        j.fail(what, f"backward failed: {rec['backward_error']['exc_message']} (is the output detached, or built with numpy?)")
+    failed = _backward_failed(j, cid)
+    if failed is not None:
+        j.fail(what, f"backward failed: {failed} (is the output detached, or built with numpy?)")
         return
     grad = j.array(cid, f"grad/{index}")
     if grad is None:
         j.fail(what, "an input received no gradient: keep the computation in torch so autograd can follow it "
                      "(no .detach(), .numpy() or torch.no_grad())")
         return
+    if grad.shape != expected.shape or grad.dtype.kind != "f":
+        j.fail(what, f"the gradient came back as {grad.dtype} of shape {grad.shape}, expected floats of shape {expected.shape}")
+        return
     # float32 sums of a few hundred products: allow an absolute error relative to the gradient's size
     scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
-    j.expect(what, grad.shape == expected.shape and np.allclose(grad, expected, rtol=1e-4, atol=1e-5 * scale), hint)
+    j.expect(what, bool(np.allclose(grad, expected, rtol=1e-4, atol=1e-5 * scale)), hint)
 
 
-def _float64(j, cid) -> bool:
-    out = j.output("float64 preserved", cid)
+def _float64(j, cid, shape) -> np.ndarray | None:
+    """The output of ``cid`` if it is a float64 array of ``shape``; else a failure of "float64 preserved"."""
+    out = prop.tensor_out(j, "float64 preserved", cid, shape)
     if out is None:
-        return False
-    dtype = j.record(cid)["out"]["dtype"]
+        return None
+    dtype = prop.out_dtype(j, cid)
     if dtype != "torch.float64":
         j.fail("float64 preserved", f"a float64 input must give a float64 output; got {dtype} (is the mask or the noise "
                                     "made as float32 and the product cast?)")
-        return False
-    return True
+        return None
+    return out
 
 
-def _generator(j, ids, to_mask, mistake_ignored) -> None:
-    g1, g2, g3 = (j.output("generator honoured", cid) for cid in ids)
+def _generator(j, ids, to_mask, mistake_ignored, shape) -> None:
+    g1, g2, g3 = (_out(j, "generator honoured", cid, shape) for cid in ids)
     if g1 is None or g2 is None or g3 is None:
         return
     if j.expect("generator honoured", np.array_equal(g1, g2),
                 "two calls with generators seeded alike gave different results: draw from the generator argument "
                 "(torch.rand(..., generator=generator)) instead of the global random state"):
-        independent(j, "generator seed matters", to_mask(g1), to_mask(g3), "draws from differently seeded generators",
+        independent(j, "generator seed matters", to_mask(g1), to_mask(g3), 0.3, "draws from differently seeded generators",
                     mistake_ignored)
+
+
+def _global_seed(j, shape) -> None:
+    """Without a generator, two calls right after the same torch.manual_seed give the same result."""
+    prop.judge_global_seed(j, ("s1", "s2"), shape, to_mask=lambda a: a)
 
 
 def _scaled_kept(j, name, got, want, p, what) -> None:
@@ -397,90 +406,146 @@ def _mc_contract_plan(plan, rng):
     plan.call("n0", params, tensor("x"), 0, kind="bn", modes="train", scenario=SC_MC)
 
 
+def _unreadable(what: str, key: str) -> str:
+    return (f"the grader got no usable record of {what} (the scenario's '{key}' is missing or malformed), so this "
+            "property cannot be judged: did the call finish normally?")
+
+
+def _list_of(value, kind):
+    """``value`` if it is a list whose items are all ``kind`` (bool, str or a list of bools), else None."""
+    if not isinstance(value, list):
+        return None
+    if kind == "flags":
+        ok = all(isinstance(c, list) and all(isinstance(f, bool) for f in c) for c in value)
+    else:
+        ok = all(isinstance(v, kind) for v in value)
+    return value if ok else None
+
+
+def _mc_array(j, cid, key, shape):
+    """A float array of the scenario's ``key`` with ``shape``, else None."""
+    arr = j.array(cid, key)
+    if arr is None or tuple(arr.shape) != tuple(shape) or arr.dtype.kind not in "biuf":
+        return None
+    return arr.astype(np.float64)
+
+
 def _mc_usable(j, cid, name) -> bool:
     why = j.problem(cid)
     if why:
         j.fail(name, why)
         return False
-    returned = j.value(cid, "returned")
+    returned = prop.fact(j, cid, "returned", str)
     if returned:
         j.fail(name, f"mc_dropout_predict returned a {returned}; return a tuple (mean, std) of two tensors")
         return False
     for key in ("mean", "std"):
-        if j.value(cid, f"{key}_type"):
-            j.fail(name, f"the {key} returned is a {j.value(cid, f'{key}_type')}, expected a torch.Tensor")
+        kind = prop.fact(j, cid, f"{key}_type", str)
+        if kind:
+            j.fail(name, f"the {key} returned is a {kind}, expected a torch.Tensor")
+            return False
+        if j.array(cid, key) is None:
+            j.fail(name, f"the {key} did not come back from mc_dropout_predict (expected a tuple (mean, std) of two tensors)")
             return False
     return True
 
 
 def _judge_passes(j, cid, n, tag="") -> None:
     """Every property of one mc_dropout_predict call, names suffixed with ``tag``."""
-    calls = j.value(cid, "n_calls", 0)
-    outside = j.value(cid, "outside_calls", 0)
-    if calls == n:
-        j.ok("n_samples forward passes" + tag)
+    name = "n_samples forward passes" + tag
+    calls = prop.fact(j, cid, "n_calls", int)
+    outside = prop.fact(j, cid, "outside_calls", int, 0)
+    if calls is None or calls < 0:
+        j.fail(name, _unreadable("how often model(x) was called", "n_calls"))
+    elif calls == n:
+        j.ok(name)
     elif calls == 0 and outside:
-        j.fail("n_samples forward passes" + tag, "model(x) was never called, but its layers were: call model(x) itself "
-                                                 f"{n} times (the grader watches the model's forward calls)")
+        j.fail(name, "model(x) was never called, but its layers were: call model(x) itself "
+                     f"{n} times (the grader watches the model's forward calls)")
     else:
-        j.fail("n_samples forward passes" + tag, f"model(x) was called {calls} times for n_samples = {n}: make exactly "
-                                                 "n_samples stochastic passes (no extra pass to find the output's shape)")
-    drop_flags = j.value(cid, "dropout_flags", [])
-    off = sum(1 for c in drop_flags for f in c if not f)
-    if drop_flags and not off and all(len(c) == len(j.value(cid, "drop_names", [])) for c in drop_flags):
-        j.ok("dropout active in every pass" + tag)
+        j.fail(name, f"model(x) was called {calls} times for n_samples = {n}: make exactly "
+                     "n_samples stochastic passes (no extra pass to find the output's shape)")
+    name = "dropout active in every pass" + tag
+    drop_flags = _list_of(prop.fact(j, cid, "dropout_flags", list), "flags")
+    drop_names = _list_of(prop.fact(j, cid, "drop_names", list), str)
+    if drop_flags is None or drop_names is None:
+        j.fail(name, _unreadable("the dropout layers' modes during the passes", "dropout_flags"))
     elif drop_flags:
-        names = j.value(cid, "drop_names", [])
-        kinds = "nested " if any("." in nm for nm in names) else ""
-        j.fail("dropout active in every pass" + tag,
-               f"dropout layers were in evaluation mode in {off} of the layer calls during the passes, so those passes "
-               "are not stochastic (with every dropout layer in eval mode that is weight scaling, not MC dropout): put "
-               f"every {kinds}dropout module in training mode; iterate over model.modules() (not model.children()) and "
-               "test isinstance against nn.Dropout and nn.AlphaDropout alike (their common base class is "
-               "torch.nn.modules.dropout._DropoutNd)")
-    bn_flags = j.value(cid, "bn_flags", [])
-    if any(c for c in bn_flags):
+        off = sum(1 for c in drop_flags for f in c if not f)
+        skipped = sum(1 for c in drop_flags if len(c) != len(drop_names))
+        if not off and not skipped:
+            j.ok(name)
+        elif not off:
+            j.fail(name, f"in {skipped} of the passes not every dropout layer ran: call model(x) itself, so every layer "
+                         "runs in every pass")
+        else:
+            kinds = "nested " if any("." in nm for nm in drop_names) else ""
+            j.fail(name,
+                   f"dropout layers were in evaluation mode in {off} of the layer calls during the passes, so those passes "
+                   "are not stochastic (with every dropout layer in eval mode that is weight scaling, not MC dropout): put "
+                   f"every {kinds}dropout module in training mode; iterate over model.modules() (not model.children()) and "
+                   "test isinstance against nn.Dropout and nn.AlphaDropout alike (their common base class is "
+                   "torch.nn.modules.dropout._DropoutNd)")
+    name = "batch norm in eval mode during the passes" + tag
+    bn_flags = _list_of(prop.fact(j, cid, "bn_flags", list), "flags")
+    if bn_flags is None:
+        j.fail(name, _unreadable("the batch-norm layers' modes during the passes", "bn_flags"))
+    elif any(c for c in bn_flags):
         on = sum(1 for c in bn_flags for f in c if f)
-        j.expect("batch norm in eval mode during the passes" + tag, on == 0,
+        j.expect(name, on == 0,
                  f"batch norm ran in training mode in {on} of its calls during the passes: model.train() also switches "
                  "BatchNorm to the statistics of the current batch (and updates its running averages with your test "
                  "inputs); call model.eval(), then .train() on the dropout modules only")
-    grads = j.value(cid, "grad_enabled", [])
-    needs = [k for k in ("mean", "std") if j.value(cid, f"{k}_requires_grad")]
-    j.expect("no gradients tracked" + tag, not any(grads) and not needs,
-             "the passes ran with gradient tracking on" + (f" and the returned {' and '.join(needs)} require grad" if needs else "")
-             + ": run them under torch.no_grad() (or torch.inference_mode()), nothing here needs a gradient")
-    before, after, names = j.value(cid, "before", []), j.value(cid, "after", []), j.value(cid, "names", [])
-    changed = [f"'{nm}' was in {'training' if b else 'eval'} mode, now {'training' if a else 'eval'}"
-               for nm, b, a in zip(names, before, after) if a != b]
-    j.expect("every module back in its mode" + tag, not changed,
-             f"after the call {len(changed)} modules are in another mode than before ({'; '.join(changed[:3])}): record "
-             "every module's .training before switching and restore each one afterwards (model.train() or model.eval() "
-             "at the end cannot restore a model whose modules were in different modes)")
-    passes = j.array(cid, "passes")
-    mean, std = j.array(cid, "mean"), j.array(cid, "std")
-    if passes is None or calls < 2:
+    name = "no gradients tracked" + tag
+    grads = _list_of(prop.fact(j, cid, "grad_enabled", list), bool)
+    if grads is None:
+        j.fail(name, _unreadable("whether gradients were tracked during the passes", "grad_enabled"))
+    else:
+        needs = [k for k in ("mean", "std") if prop.fact(j, cid, f"{k}_requires_grad", bool)]
+        j.expect(name, not any(grads) and not needs,
+                 "the passes ran with gradient tracking on" + (f" and the returned {' and '.join(needs)} require grad" if needs else "")
+                 + ": run them under torch.no_grad() (or torch.inference_mode()), nothing here needs a gradient")
+    name = "every module back in its mode" + tag
+    before, after = _list_of(prop.fact(j, cid, "before", list), bool), _list_of(prop.fact(j, cid, "after", list), bool)
+    names = _list_of(prop.fact(j, cid, "names", list), str)
+    if before is None or after is None or names is None or not len(before) == len(after) == len(names):
+        j.fail(name, _unreadable("every module's mode before and after the call", "before/after"))
+    else:
+        changed = [f"'{nm}' was in {'training' if b else 'eval'} mode, now {'training' if a else 'eval'}"
+                   for nm, b, a in zip(names, before, after) if a != b]
+        j.expect(name, not changed,
+                 f"after the call {len(changed)} modules are in another mode than before ({'; '.join(changed[:3])}): record "
+                 "every module's .training before switching and restore each one afterwards (model.train() or model.eval() "
+                 "at the end cannot restore a model whose modules were in different modes)")
+    if calls is None or calls < 2:
+        return  # too few passes for a mean and a spread: reported by "n_samples forward passes"
+    passes = _mc_array(j, cid, "passes", (calls, MC_BATCH, MC_OUT))
+    if passes is None:
+        for what in ("passes differ", "mean of the passes", "std of the passes"):
+            j.fail(what + tag, _unreadable("the outputs of the passes", "passes"))
         return
-    passes = passes.astype(np.float64)
     same = [k for k in range(1, len(passes)) if np.array_equal(passes[k], passes[0])]
     j.expect("passes differ" + tag, len(same) < len(passes) - 1,
              f"all {len(passes)} passes gave exactly the same output: the masks are not random across passes (is a seed "
              "set inside the loop, or the same generator state reused?)")
     want_mean = passes.mean(0)
-    if mean is None or mean.shape != want_mean.shape:
-        j.fail("mean of the passes" + tag, f"the mean should have the shape of one output, {want_mean.shape}; got "
-                                           f"{None if mean is None else mean.shape}")
+    mean, std = _mc_array(j, cid, "mean", want_mean.shape), _mc_array(j, cid, "std", want_mean.shape)
+    if mean is None:
+        got = j.array(cid, "mean")
+        j.fail("mean of the passes" + tag, f"the mean should hold numbers in the shape of one output, {want_mean.shape}; got "
+                                           f"{'nothing' if got is None else f'{got.dtype} of shape {got.shape}'}")
     elif np.allclose(mean, want_mean, rtol=1e-4, atol=1e-5):
         j.ok("mean of the passes" + tag)
-    elif std is not None and std.shape == want_mean.shape and np.allclose(std, want_mean, rtol=1e-4, atol=1e-5):
+    elif std is not None and np.allclose(std, want_mean, rtol=1e-4, atol=1e-5):
         j.fail("mean of the passes" + tag, "the first value returned is not the mean but the second one is: return (mean, std) in that order")
     elif np.allclose(mean, passes[-1], rtol=1e-4, atol=1e-5) or np.allclose(mean, passes[0], rtol=1e-4, atol=1e-5):
         j.fail("mean of the passes" + tag, "the mean equals a single pass: average over all n_samples passes (stack them, then .mean(0))")
     else:
         j.fail("mean of the passes" + tag, "the mean does not match the average of the passes the model made")
-    if std is None or std.shape != want_mean.shape:
-        j.fail("std of the passes" + tag, f"the std should have the shape of one output, {want_mean.shape}; got "
-                                          f"{None if std is None else std.shape}")
+    if std is None:
+        got = j.array(cid, "std")
+        j.fail("std of the passes" + tag, f"the std should hold numbers in the shape of one output, {want_mean.shape}; got "
+                                          f"{'nothing' if got is None else f'{got.dtype} of shape {got.shape}'}")
         return
     sd0, sd1 = passes.std(0), passes.std(0, ddof=1)
     if np.allclose(std, sd0, rtol=1e-4, atol=1e-5) or np.allclose(std, sd1, rtol=1e-4, atol=1e-5):
@@ -497,20 +562,28 @@ def _judge_passes(j, cid, n, tag="") -> None:
                                           "(biased or unbiased are both accepted)")
 
 
+def _model_unchanged(j, cid, name, hint) -> None:
+    unchanged = prop.fact(j, cid, "state_unchanged", bool)
+    if unchanged is None:
+        j.fail(name, _unreadable("the model's parameters and buffers after the call", "state_unchanged"))
+        return
+    changed = _list_of(prop.fact(j, cid, "changed_state", list), str) or ["?"]
+    j.expect(name, unchanged, f"the model's parameters or buffers changed during the call ({', '.join(changed)}){hint}")
+
+
 def _mc_contract_judge(j):
     if not _mc_usable(j, "main", "returns (mean, std)"):
         return
     j.ok("returns (mean, std)")
     _judge_passes(j, "main", 20)
-    j.expect("model unchanged", bool(j.value("main", "state_unchanged")),
-             f"the model's parameters or buffers changed during the call ({', '.join(j.value('main', 'changed_state', []))}): "
-             "predicting must not train the model or update batch-norm running statistics")
-    dtype = j.value("main", "mean_dtype")
-    j.expect("dtype", dtype == "torch.float32" and j.value("main", "std_dtype") == "torch.float32",
-             f"the model outputs float32; mean and std should too, got {dtype} and {j.value('main', 'std_dtype')}")
+    _model_unchanged(j, "main", "model unchanged",
+                     ": predicting must not train the model or update batch-norm running statistics")
+    dtypes = [prop.fact(j, "main", f"{k}_dtype", str) for k in ("mean", "std")]
+    j.expect("dtype", dtypes == ["torch.float32"] * 2,
+             f"the model outputs float32; mean and std should too, got {dtypes[0]} and {dtypes[1]}")
     device = j.plan.device.split(":")[0]
-    j.expect("device", j.value("main", "mean_device") == device and j.value("main", "std_device") == device,
-             f"expected mean and std on {device}, got {j.value('main', 'mean_device')} and {j.value('main', 'std_device')}")
+    devices = [prop.fact(j, "main", f"{k}_device", str) for k in ("mean", "std")]
+    j.expect("device", devices == [device] * 2, f"expected mean and std on {device}, got {devices[0]} and {devices[1]}")
     prop.cuda_note(j)
     _raises(j, "ValueError for n_samples < 2", [("n1", "n_samples = 1"), ("n0", "n_samples = 0")], what="n_samples (a spread needs at least 2 passes)")
 
@@ -529,12 +602,14 @@ def _mc_more_judge(j):
             continue
         j.ok("returns (mean, std)" + tag)
         _judge_passes(j, cid, n, tag)
-        j.expect("input unchanged" + tag, bool(j.value(cid, "x_unchanged")), "x was modified: never change the input in place")
-        j.expect("model unchanged" + tag, bool(j.value(cid, "state_unchanged")),
-                 f"the model's parameters or buffers changed ({', '.join(j.value(cid, 'changed_state', []))})")
-    if j.problem("selu") is None and j.value("selu", "mean_dtype"):
-        j.expect("float64 preserved", j.value("selu", "mean_dtype") == "torch.float64" and j.value("selu", "std_dtype") == "torch.float64",
-                 f"a float64 model gives float64 outputs; mean and std should stay float64, got {j.value('selu', 'mean_dtype')}")
+        unchanged = prop.fact(j, cid, "x_unchanged", bool)
+        j.expect("input unchanged" + tag, bool(unchanged), "x was modified: never change the input in place" if unchanged is not None
+                 else _unreadable("x after the call", "x_unchanged"))
+        _model_unchanged(j, cid, "model unchanged" + tag, "")
+    if j.problem("selu") is None and j.array("selu", "mean") is not None:
+        dtypes = [prop.fact(j, "selu", f"{k}_dtype", str) for k in ("mean", "std")]
+        j.expect("float64 preserved", dtypes == ["torch.float64"] * 2,
+                 f"a float64 model gives float64 outputs; mean and std should stay float64, got {dtypes[0]} and {dtypes[1]}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,7 +671,7 @@ def _judge_bias(j, name, out, b, p) -> None:
 
 def _dc_contract_judge(j):
     W, b = j.input_array("W"), j.input_array("b")
-    first = j.output("returns a tensor", f"t{RATES[1]}")
+    first = _out(j, "returns a tensor", f"t{RATES[1]}")
     if first is None:
         return
     j.ok("returns a tensor")
@@ -607,8 +682,8 @@ def _dc_contract_judge(j):
     prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
     prop.cuda_note(j)
     for p in RATES:
-        out = j.output(f"drop rate at p={p}", f"t{p}")
-        if out is None or out.shape != want_shape:
+        out = _out(j, f"drop rate at p={p}", f"t{p}", want_shape)
+        if out is None:
             continue
         _judge_bias(j, f"bias not masked at p={p}", out, b, p)
         wt = _masked_weight(out, DC_IN)
@@ -623,7 +698,7 @@ def _dc_contract_judge(j):
                    f"two equal rows of x were multiplied by different masks ({prop.pct(float(((second == 0) != dropped).mean()))} "
                    "of the weights differ): draw ONE mask of weight's shape per call and use it for the whole batch "
                    "(F.linear(x, weight * mask / q, bias)), not a mask per example")
-    ev = j.output("evaluation is the plain linear layer", "e0.3")
+    ev = _out(j, "evaluation is the plain linear layer", "e0.3", (len(j.input_array("xr")), DC_OUT))
     if ev is not None:
         want = _linear_ref(j, "xr")
         if ev.shape == want.shape and np.allclose(ev, want, rtol=1e-4, atol=1e-4):
@@ -635,12 +710,12 @@ def _dc_contract_judge(j):
         else:
             j.fail("evaluation is the plain linear layer", "with training=False the output must be x @ weight.T + bias "
                    "(no mask; is training honoured?)")
-    t0 = j.output("p=0 is the plain linear layer", "t0")
+    t0 = _out(j, "p=0 is the plain linear layer", "t0", (len(j.input_array("xr")), DC_OUT))
     if t0 is not None:
         want = _linear_ref(j, "xr")
         j.expect("p=0 is the plain linear layer", t0.shape == want.shape and np.allclose(t0, want, rtol=1e-4, atol=1e-4),
                  "at p = 0 no weight is dropped and q = 1: the output must be x @ weight.T + bias")
-    t1 = j.output("p=1 gives the bias", "t1")
+    t1 = _out(j, "p=1 gives the bias", "t1", want_shape)
     if t1 is not None:
         if np.isnan(t1).any():
             j.fail("p=1 gives the bias", "at p = 1 the output contains NaN (weight * mask / q with q = 0 gives 0 / 0): "
@@ -677,39 +752,52 @@ def _dc_safety_plan(plan, rng):
     plan.call("f64", tensor("eye64", "float64"), tensor("W64", "float64"), tensor("b64", "float64"), 0.3)
     plan.call("nobias", tensor("eye"), tensor("W"), None, 0.3)
     plan.call("lead", tensor("eye3"), *args, 0.3)
+    plan.call("nobias_p1", tensor("eye"), tensor("W"), None, 1.0)
+    prop.global_seed(plan, ("s1", "s2"), tensor("eye"), *args, 0.3)
 
 
 def _dc_safety_judge(j):
     W, b = j.input_array("W"), j.input_array("b")
+    shape = (DC_IN + 1, DC_OUT)
     masks = {}
     for cid in ("a", "b", "c", "g1", "g2", "g3"):
-        out = j.output("returns a tensor", cid)
-        if out is not None and out.shape == (DC_IN + 1, DC_OUT):
-            masks[cid] = _masked_weight(out, DC_IN) == 0
-    if len(masks) < 6:
-        return
+        out = _out(j, "returns a tensor", cid, shape)
+        if out is None:
+            return
+        masks[cid] = _masked_weight(out, DC_IN) == 0
     j.ok("returns a tensor")
-    independent(j, "fresh mask each call", masks["a"], masks["b"], "two calls' weight masks",
+    independent(j, "fresh mask each call", masks["a"], masks["b"], 0.3, "two calls' weight masks",
                 "the same mask comes back every call (a seed set inside the function, or a mask cached?)")
     for p, cid in ((0.3, "a"), (0.8, "c")):
         m = masks[cid]
-        independent(j, f"weights into one unit independent at p={p}", m[:, 0::2], m[:, 1::2], "weights from neighbouring inputs",
+        independent(j, f"weights into one unit independent at p={p}", m[:, 0::2], m[:, 1::2], p, "weights from neighbouring inputs",
                     "whole rows of the weight mask are dropped together: that is dropout on the output units; DropConnect "
                     "draws one coin per weight (a mask of weight's full shape)")
-        independent(j, f"weights from one input independent at p={p}", m[0::2], m[1::2], "weights into neighbouring units",
+        independent(j, f"weights from one input independent at p={p}", m[0::2], m[1::2], p, "weights into neighbouring units",
                     "every unit drops the same inputs: a mask of shape (1, in_features) is dropout on x, not DropConnect; "
                     "draw one coin per weight")
-    _generator(j, ("g1", "g2", "g3"), lambda out: _masked_weight(out, DC_IN) == 0, "the generator's seed seems to be ignored")
-    changed = []
-    for i, (name, plan_name) in enumerate((("x", "eye"), ("weight", "W"), ("bias", "b"))):
-        after = j.array("inplace", f"after/{i}")
-        if after is not None and not np.array_equal(after, j.input_array(plan_name)):
-            changed.append(name)
-    if j.problem("inplace") is None:
-        j.expect("inputs unchanged", not changed, f"{' and '.join(changed)} was modified: build a new masked weight "
-                                                  "(weight * mask / q) instead of changing weight in place")
-    out = j.array("grad")
-    if out is not None and j.problem("grad") is None and out.shape == (DC_IN + 1, DC_OUT):
+    _generator(j, ("g1", "g2", "g3"), lambda out: _masked_weight(out, DC_IN) == 0, "the generator's seed seems to be ignored",
+               shape)
+    _global_seed(j, shape)
+    why = j.problem("inplace")
+    if why:
+        j.fail("inputs unchanged", why)
+    else:
+        changed, unknown = [], []
+        for i, (name, plan_name) in enumerate((("x", "eye"), ("weight", "W"), ("bias", "b"))):
+            after, before = j.array("inplace", f"after/{i}"), j.input_array(plan_name)
+            if after is None or after.shape != before.shape:
+                unknown.append(name)
+            elif not np.array_equal(after, before.astype(after.dtype, copy=False)):
+                changed.append(name)
+        if unknown:
+            j.fail("inputs unchanged", f"the grader got no usable record of {' and '.join(unknown)} after the call, so it cannot "
+                                       "tell whether they were modified")
+        else:
+            j.expect("inputs unchanged", not changed, f"{' and '.join(changed)} was modified: build a new masked weight "
+                                                      "(weight * mask / q) instead of changing weight in place")
+    out = _out(j, "gradients in training", "grad", shape)
+    if out is not None:
         wt = _masked_weight(out, DC_IN).astype(np.float64)
         g = j.input_array("g_eye").astype(np.float64)
         x = j.input_array("eye").astype(np.float64)
@@ -720,31 +808,32 @@ def _dc_safety_judge(j):
             _gradient(j, "grad", index, expected, "gradients in training", hint)
             if j.result.properties[-1].status == "fail":
                 break
-    elif j.problem("grad"):
-        j.fail("gradients in training", j.problem("grad"))
     g, x = j.input_array("g_r").astype(np.float64), j.input_array("xr").astype(np.float64)
     for index, expected in ((0, g @ W.astype(np.float64)), (1, g.T @ x), (2, g.sum(0))):
         _gradient(j, "grad_eval", index, expected, "gradients at evaluation",
                   "with training=False the layer is x @ weight.T + bias, and so are its gradients")
         if j.result.properties[-1].status == "fail":
             break
-    if _float64(j, "f64"):
-        out64 = j.array("f64")
+    out64 = _float64(j, "f64", shape)
+    if out64 is not None:
         wt = _masked_weight(out64, DC_IN)
         kept = wt != 0
         W64 = j.input_array("W64")
         j.expect("float64 preserved", np.allclose(wt[kept], W64[kept] / 0.7, rtol=1e-9, atol=1e-12),
                  "kept weights are not W / q to float64 precision: make the mask in the weight's dtype (and q a Python float)")
-    nb = j.output("bias=None", "nobias")
+    nb = _out(j, "bias=None", "nobias", shape)
     if nb is not None:
-        j.expect("bias=None", nb.shape == (DC_IN + 1, DC_OUT) and np.all(nb[-1] == 0) and not np.isnan(nb).any(),
+        j.expect("bias=None", np.all(nb[-1] == 0) and not np.isnan(nb).any(),
                  "with bias=None there is no bias: a zero input row must give zeros (use F.linear(x, w, None) or skip the addition)")
-    lead = j.output("leading dimensions", "lead")
+    nb1 = _out(j, "bias=None at p=1 gives zeros", "nobias_p1", shape)
+    if nb1 is not None:
+        j.expect("bias=None at p=1 gives zeros", not np.isnan(nb1).any() and not nb1.any(),
+                 "at p = 1 with bias=None every weight is dropped and there is no bias: the output must be all zeros, never NaN")
+    lead = _out(j, "leading dimensions", "lead", (2,) + shape)
     if lead is not None:
-        ok = lead.shape == (2, DC_IN + 1, DC_OUT) and np.array_equal(lead[0] == lead[0][-1], lead[1] == lead[1][-1]) \
-            and np.allclose(lead[:, -1], b, rtol=1e-6, atol=1e-7)
+        ok = np.array_equal(lead[0] == lead[0][-1], lead[1] == lead[1][-1]) and np.allclose(lead[:, -1], b, rtol=1e-6, atol=1e-7)
         j.expect("leading dimensions", ok, f"x of shape (2, {DC_IN + 1}, {DC_IN}) must give shape (2, {DC_IN + 1}, {DC_OUT}) "
-                                           f"with one mask for the whole call, like F.linear; got shape {lead.shape}")
+                                           "with one mask for the whole call, like F.linear")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -771,7 +860,7 @@ def _judge_gaussian(j, xi, p) -> None:
     s2 = p / q
     n = xi.size
     mean, var = float(xi.mean()), float(xi.var(ddof=1))
-    _count_stat_test(j)
+    prop.spend_stat_test(j)
     z = (mean - 1) / np.sqrt(s2 / n)
     if abs(z) <= Z_CRIT:
         j.ok(f"noise mean 1 at p={p}")
@@ -781,7 +870,7 @@ def _judge_gaussian(j, xi, p) -> None:
     else:
         j.fail(f"noise mean 1 at p={p}", f"the noise (output / x) has mean {mean:.4f}; multiplicative Gaussian dropout "
                                          f"has mean 1 (accepted within {Z_CRIT * np.sqrt(s2 / n):.4f})")
-    _count_stat_test(j)
+    prop.spend_stat_test(j)
     lo = sps.chi2.ppf(stats.ALPHA_PER_TEST / 2, n - 1) * s2 / (n - 1)
     hi = sps.chi2.isf(stats.ALPHA_PER_TEST / 2, n - 1) * s2 / (n - 1)
     if lo <= var <= hi:
@@ -827,7 +916,7 @@ def _g_contract_plan(plan, rng):
 
 def _g_contract_judge(j):
     x, xs = j.input_array("x"), j.input_array("x_small")
-    first = j.output("returns a tensor", f"t{RATES[1]}")
+    first = _out(j, "returns a tensor", f"t{RATES[1]}")
     if first is None:
         return
     j.ok("returns a tensor")
@@ -836,18 +925,18 @@ def _g_contract_judge(j):
     prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
     prop.cuda_note(j)
     for p in RATES:
-        out = j.output(f"noise mean 1 at p={p}", f"t{p}")
-        if out is None or out.shape != x.shape:
+        out = _out(j, f"noise mean 1 at p={p}", f"t{p}", x.shape)
+        if out is None:
             continue
         if not np.isfinite(out).all():
             j.fail(f"noise mean 1 at p={p}", "the output contains NaN or infinite values")
             continue
         _judge_gaussian(j, _noise(out, x).ravel(), p)
-    ev = j.output("evaluation returns x", "e0.3")
+    ev = _out(j, "evaluation returns x", "e0.3", xs.shape)
     if ev is not None:
         j.expect("evaluation returns x", ev.shape == xs.shape and np.array_equal(ev, xs),
                  "with training=False Gaussian dropout returns x unchanged (the noise has mean 1, so nothing needs rescaling)")
-    t0 = j.output("p=0 returns x", "t0")
+    t0 = _out(j, "p=0 returns x", "t0", xs.shape)
     if t0 is not None:
         j.expect("p=0 returns x", t0.shape == xs.shape and np.allclose(t0, xs, rtol=1e-6, atol=0),
                  "at p = 0 the noise variance is 0: the output must equal x")
@@ -869,31 +958,39 @@ def _g_safety_plan(plan, rng):
     plan.call("grad", tensor("x", requires_grad=True), 0.3, backward="g")
     plan.call("grad_eval", tensor("x", requires_grad=True), 0.3, training=False, backward="g")
     plan.call("f64", tensor("x64", "float64"), 0.3)
+    prop.global_seed(plan, ("s1", "s2"), tensor("x"), 0.3)
 
 
 def _g_safety_judge(j):
     x = j.input_array("x")
-    outs = {cid: j.output("returns a tensor", cid) for cid in ("a", "b", "g1", "g2", "g3")}
-    if any(o is None or o.shape != x.shape for o in outs.values()):
-        return
+    outs = {}
+    for cid in ("a", "b", "g1", "g2", "g3"):
+        outs[cid] = _out(j, "returns a tensor", cid, x.shape)
+        if outs[cid] is None:
+            return
     j.ok("returns a tensor")
     above = {cid: _noise(o, x) > 1 for cid, o in outs.items()}  # each entry's noise above its median, 1
-    independent(j, "fresh noise each call", above["a"], above["b"], "two calls' noise signs (above or below 1)",
+    independent(j, "fresh noise each call", above["a"], above["b"], 0.3, "two calls' noise signs (above or below 1)",
                 "the same noise comes back every call (a seed set inside the function, or the noise cached?)")
-    independent(j, "rows independent", above["a"][0::2], above["a"][1::2], "neighbouring rows' noise signs",
+    independent(j, "rows independent", above["a"][0::2], above["a"][1::2], 0.3, "neighbouring rows' noise signs",
                 "one noise row seems to be shared by every row: draw noise with x's full shape")
-    independent(j, "columns independent", above["a"][:, 0::2], above["a"][:, 1::2], "neighbouring columns' noise signs",
+    independent(j, "columns independent", above["a"][:, 0::2], above["a"][:, 1::2], 0.3, "neighbouring columns' noise signs",
                 "the noise of neighbouring entries is not independent: draw noise with x's full shape, one value per entry")
-    _generator(j, ("g1", "g2", "g3"), lambda out: _noise(out, x) > 1, "the generator's seed seems to be ignored")
-    # Multiplicative noise has one distribution whatever |x|. Split at the overall median of |xi - 1|: then half
-    # of all entries lie below it, and under that hypothesis the entries with small |x| hold a hypergeometric
-    # share of them, whose acceptance interval the Binomial(n_small, 1/2) one contains (see the docstring).
+    _generator(j, ("g1", "g2", "g3"), lambda out: _noise(out, x) > 1, "the generator's seed seems to be ignored", x.shape)
+    _global_seed(j, x.shape)
+    # Multiplicative noise has one distribution whatever |x|. Split at the overall median of |xi - 1|: if the noise
+    # values are i.i.d. and do not depend on x, every assignment of them to positions is equally likely, so the number
+    # of entries with small |x| that lie below the median is exactly hypergeometric (population: every entry;
+    # successes: those below the median; draws: the entries with small |x|). The interval cuts 5e-8 from each tail.
     xi = _noise(outs["a"], x)
     dev = np.abs(xi - 1)
     small = np.abs(x) < 1.25
-    n_small = int(small.sum())
-    k = int((dev[small] < np.median(dev)).sum())
-    interval = j.binomial(n_small, 0.5)
+    n_small, below = int(small.sum()), dev < np.median(dev)
+    k = int(below[small].sum())
+    prop.spend_stat_test(j)
+    law = sps.hypergeom(dev.size, int(below.sum()), n_small)
+    interval = stats.Interval(n_small, float(below.mean()), int(law.ppf(stats.ALPHA_PER_TEST / 2)),
+                              int(law.isf(stats.ALPHA_PER_TEST / 2)))
     if k in interval:
         j.ok("multiplicative noise")
     else:
@@ -903,15 +1000,13 @@ def _g_safety_judge(j):
                f"{interval.describe()}): the noise's size depends on x, as for additive noise (x + sigma * z); Gaussian "
                "dropout multiplies, x * (1 + sigma * z)")
     prop.unchanged_input(j, "inplace", "x")
-    out = j.array("grad")
-    if out is not None and out.shape == x.shape:
+    out = _out(j, "gradient is noise * upstream", "grad", x.shape)
+    if out is not None:
         _gradient(j, "grad", 0, j.input_array("g").astype(np.float64) * _noise(out, x), "gradient is noise * upstream",
                   "the gradient with respect to x should be the upstream gradient times the same noise as the forward pass")
-    elif j.problem("grad"):
-        j.fail("gradient is noise * upstream", j.problem("grad"))
     _gradient(j, "grad_eval", 0, j.input_array("g").astype(np.float64), "gradient at evaluation is upstream",
               "with training=False the output is x, so the gradient is the upstream gradient unchanged")
-    if _float64(j, "f64"):
+    if _float64(j, "f64", j.input_array("x64").shape) is not None:
         j.ok("float64 preserved")
 
 
@@ -960,7 +1055,7 @@ def _dp_contract_plan(plan, rng):
 
 def _dp_contract_judge(j):
     x, xs = j.input_array("x"), j.input_array("x_small")
-    first = j.output("returns a tensor", f"t{RATES[1]}")
+    first = _out(j, "returns a tensor", f"t{RATES[1]}")
     if first is None:
         return
     j.ok("returns a tensor")
@@ -969,8 +1064,8 @@ def _dp_contract_judge(j):
     prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
     prop.cuda_note(j)
     for p in RATES:
-        out = j.output(f"drop rate at p={p}", f"t{p}")
-        if out is None or out.shape != x.shape:
+        out = _out(j, f"drop rate at p={p}", f"t{p}", x.shape)
+        if out is None:
             continue
         dropped = out == 0
         _judge_one_draw(j, f"one draw per sample at p={p}", dropped)
@@ -981,22 +1076,22 @@ def _dp_contract_judge(j):
                    "draw one value per sample (mask shape (N, 1, ..., 1)), not one for the whole batch")
         else:  # per-sample decisions; if samples are mixed (a bug judged above), the entries' rate instead
             prop.drop_rate(j, f"drop rate at p={p}", any_ if (all_ == any_).all() else dropped, p)
-    ev = j.output("evaluation returns x", "e0.3")
+    ev = _out(j, "evaluation returns x", "e0.3", xs.shape)
     if ev is not None:
         j.expect("evaluation returns x", ev.shape == xs.shape and np.array_equal(ev, xs),
                  "with training=False DropPath returns x unchanged" + (" (values were zeroed: is training honoured?)"
                                                                         if ev.shape == xs.shape and (ev == 0).any() else ""))
-    t0 = j.output("p=0 returns x", "t0")
+    t0 = _out(j, "p=0 returns x", "t0", xs.shape)
     if t0 is not None:
         j.expect("p=0 returns x", t0.shape == xs.shape and np.allclose(t0, xs, rtol=1e-6, atol=0),
                  "at p = 0 nothing is dropped and q = 1: the output must equal x")
-    t1 = j.output("p=1 gives zeros", "t1")
+    t1 = _out(j, "p=1 gives zeros", "t1", xs.shape)
     if t1 is not None:
         if np.isnan(t1).any():
             j.fail("p=1 gives zeros", "at p = 1 the output contains NaN (0 / q with q = 0): return zeros at p = 1")
         else:
             j.expect("p=1 gives zeros", (t1 == 0).all(), "at p = 1 every sample is dropped: the output must be all zeros")
-    e1 = j.output("evaluation at p=1 returns x", "e1")
+    e1 = _out(j, "evaluation at p=1 returns x", "e1", xs.shape)
     if e1 is not None:
         j.expect("evaluation at p=1 returns x", np.array_equal(e1, xs), "with training=False the output is x whatever p is")
     _raises(j, "ValueError outside [0, 1]", [("neg", "p = -0.1"), ("big", "p = 1.5"), ("neg_eval", "p = -0.1 with training=False")])
@@ -1021,32 +1116,31 @@ def _dp_safety_plan(plan, rng):
     plan.call("x2", tensor("x2"), 0.3)
     plan.call("x4", tensor("x4"), 0.3)
     plan.call("f64", tensor("x64", "float64"), 0.3)
+    prop.global_seed(plan, ("s1", "s2"), tensor("x"), 0.3)
 
 
 def _dp_safety_judge(j):
     x = j.input_array("x")
     samples = {}
     for cid in ("a", "b", "c", "g1", "g2", "g3"):
-        out = j.output("returns a tensor", cid)
-        if out is not None and out.shape == x.shape:
-            samples[cid] = _per_sample(out == 0)[1]
-    if len(samples) < 6:
-        return
+        out = _out(j, "returns a tensor", cid, x.shape)
+        if out is None:
+            return
+        samples[cid] = _per_sample(out == 0)[1]
     j.ok("returns a tensor")
-    independent(j, "fresh mask each call", samples["a"], samples["b"], "two calls' per-sample decisions",
+    independent(j, "fresh mask each call", samples["a"], samples["b"], 0.3, "two calls' per-sample decisions",
                 "the same samples are dropped on every call (a seed set inside the function, or a mask cached?)")
     for p, cid in ((0.3, "a"), (0.8, "c")):
         s = samples[cid]
-        independent(j, f"samples independent at p={p}", s[0::2], s[1::2], "neighbouring samples' decisions",
+        independent(j, f"samples independent at p={p}", s[0::2], s[1::2], p, "neighbouring samples' decisions",
                     "neighbouring samples are kept or dropped together: draw one independent value per sample")
-    _generator(j, ("g1", "g2", "g3"), lambda out: _per_sample(out == 0)[1], "the generator's seed seems to be ignored")
+    _generator(j, ("g1", "g2", "g3"), lambda out: _per_sample(out == 0)[1], "the generator's seed seems to be ignored", x.shape)
+    _global_seed(j, x.shape)
     prop.unchanged_input(j, "inplace", "x")
-    out = j.array("grad")
-    if out is not None and out.shape == x.shape:
+    out = _out(j, "gradient in training is mask / q * upstream", "grad", x.shape)
+    if out is not None:
         _gradient(j, "grad", 0, j.input_array("g") * (out != 0) / np.float32(0.7), "gradient in training is mask / q * upstream",
                   "the gradient with respect to x should be the upstream gradient masked and divided by q, like the forward pass")
-    elif j.problem("grad"):
-        j.fail("gradient in training is mask / q * upstream", j.problem("grad"))
     _gradient(j, "grad_eval", 0, j.input_array("g"), "gradient at evaluation is upstream",
               "with training=False the output is x, so the gradient is the upstream gradient unchanged")
     problems = []
@@ -1056,6 +1150,8 @@ def _dp_safety_judge(j):
         o = None if why else j.array(cid)
         if why:
             problems.append(f"x of shape {xin.shape}: {why}")
+        elif o is None or o.dtype.kind != "f":
+            problems.append(f"x of shape {xin.shape} gave " + ("no output" if o is None else f"an output of {o.dtype}"))
         elif o.shape != xin.shape:
             problems.append(f"x of shape {xin.shape} gave an output of shape {o.shape}")
         else:
@@ -1065,8 +1161,9 @@ def _dp_safety_judge(j):
                 problems.append(f"for x of shape {xin.shape} some samples were not kept (x / q) or dropped as a whole")
     j.expect("one draw per sample for 2-D and 4-D x", not problems,
              "; ".join(problems) + ": build the mask's shape from x.dim(), (x.shape[0],) + (1,) * (x.dim() - 1)")
-    if _float64(j, "f64"):
-        o, x64 = j.array("f64"), j.input_array("x64")
+    x64 = j.input_array("x64")
+    o = _float64(j, "f64", x64.shape)
+    if o is not None:
         kept = o != 0
         j.expect("float64 preserved", np.allclose(o[kept], x64[kept] / 0.7, rtol=1e-12, atol=0),
                  "kept values are not x / q to float64 precision (a float32 mask or scale?)")

@@ -7,11 +7,12 @@ Contracts (p is the drop probability, q = 1 - p the keep probability):
   (the CPU when None). Entry k of the mask, in row-major order, is bit k % 8 (value 2**(k % 8)) of byte
   k // 8, the order of ``np.packbits(m.ravel(), bitorder="little")``. A bit is 1 (kept) with probability q
   and 0 (dropped) with probability p, independently for every entry and afresh on every call; the unused
-  high bits of the last byte are 0; random numbers come from ``generator`` when one is given; p = 0 keeps
+  high bits of the last byte are 0; random numbers come from ``generator`` when one is given, otherwise from
+  PyTorch's global random state; p = 0 keeps
   every entry and p = 1 drops every entry; ``ValueError`` for p outside [0, 1].
 - ``unpack_mask(packed, shape)``: the float32 tensor of ``shape`` on ``packed``'s device whose entry k is
   bit k % 8 of byte k // 8 (1.0 kept, 0.0 dropped); the unused bits of the last byte are ignored, whatever
-  they hold; ``packed`` is not modified; ``ValueError`` when ``packed`` does not hold exactly
+  they hold; ``packed`` is not modified; ``ValueError`` when ``packed`` is not a 1-D tensor of exactly
   ceil(numel / 8) bytes.
 - ``lean_dropout(x, p, training=True, generator=None)``: inverted dropout through a
   ``torch.autograd.Function`` (``LeanDropout``) that keeps only a seed for the backward pass. In training it
@@ -38,11 +39,13 @@ ValueError outside [0, 1]                                          packed_mask.c
 independent entries (rows, columns, bits of a byte)                packed_mask.randomness: rows / columns independent at p=0.3, 0.8
 afresh on every call                                               packed_mask.randomness: fresh mask each call
 random numbers from ``generator``                                  packed_mask.randomness: generator honoured, generator seed matters
+... otherwise from PyTorch's global random state                   packed_mask.randomness: global random state without a generator
 ``unpack_mask``: float32, ``shape``, packed's device               unpack_mask.contract: returns a tensor, dtype, shape, device
 entry k = bit k % 8 of byte k // 8                                 unpack_mask.contract: round trip, bit order
 the last partial byte                                              unpack_mask.contract: round trip (shapes of 7, 15, 120, 999,999 entries)
 unused bits ignored                                                unpack_mask.contract: unused bits ignored
 ValueError for the wrong number of bytes                           unpack_mask.contract: ValueError for a wrong size
+ValueError for a packed tensor that is not 1-D                     unpack_mask.contract: ValueError for a packed tensor that is not 1-D
 ``packed`` not modified; torch.Size; 1 entry; 3-D                  unpack_mask.more: input unchanged, torch.Size shape, one entry, 3-D shape
 ``lean_dropout``: x * m / q, m ~ Bernoulli(q)                      lean_dropout.contract: kept values are x / q, drop rate at p=0.1, 0.3, 0.8
 p = 0, p = 1 (zeros, never NaN), evaluation returns x              lean_dropout.contract: p=0 is the identity, p=1 gives zeros, evaluation returns x
@@ -55,8 +58,15 @@ the same mask after other random draws                             lean_dropout.
 several calls waiting for backward                                 lean_dropout.memory: each call regenerates its own mask
 x not modified; float64; gradient at evaluation and p = 0          lean_dropout.safety: input unchanged, float64 preserved, gradient at evaluation / p=0
 fresh, independent masks; ``generator`` honoured                   lean_dropout.safety: fresh mask each call, rows / columns independent, generator honoured
+the seed from PyTorch's global generator when generator is None    lean_dropout.safety: global random state without a generator
 global random state not re-seeded                                  lean_dropout.safety: global random state untouched
 =================================================================  ===========================================================
+
+Statistics. Drop rates are binomial tests (``Judge.binomial``); independence and freshness are exact conditional
+tests against the masks' *observed* drop rates (``properties.independent``: given the two masks' counts, their
+overlap is hypergeometric whatever the rate), so a wrong rate costs only the drop-rate property. Each has a
+false-failure probability of at most 1e-7, and no check runs more than ten (``autograde.stats``), so a correct
+answer fails a check by chance with probability at most 1e-6. Everything else is exact.
 
 What the memory check trusts. The scenario :func:`lean_memory_scenario` runs in the student's kernel and
 reports three kinds of tensors kept after the forward pass: those autograd saves (seen by
@@ -109,42 +119,27 @@ def _bits(b: int) -> str:
     return f"0b{b:08b}"
 
 
-def independent(j, name, a: np.ndarray, b: np.ndarray, what: str, mistake: str) -> bool:
-    """Two boolean masks (True = dropped), drawn independently, agree at a position with probability
-    r_a r_b + (1 - r_a)(1 - r_b), where r_a and r_b are their *observed* drop rates, so a wrong drop rate
-    costs only the drop-rate property. Given the two masks' counts, the number of agreements has exactly
-    this mean and a variance at most the binomial one's, so the binomial acceptance interval is conservative."""
-    ra, rb = float(a.mean()), float(b.mean())
-    prob = ra * rb + (1 - ra) * (1 - rb)
-    agree, n = int((a == b).sum()), a.size
-    interval = j.binomial(n, prob)
-    if agree in interval:
-        j.ok(name)
-        return True
-    j.fail(name, f"{what} agree on {prop.pct(agree / n)} of positions; with their drop rates ({ra:.3f} and {rb:.3f}) "
-                 f"independent masks agree on about {prop.pct(prob)} (accepted {interval.describe()}): {mistake}")
-    return False
-
-
 def judge_randomness(j, masks: dict, p_wide: float = 0.8, packed: bool = False) -> None:
     """Fresh masks across calls a and b, rows and columns independent in a (p = 0.3) and c (p_wide), and the
-    generator honoured by g1, g2 (seeded alike) and g3 (another seed). ``masks``: call id -> dropped (2-D bool)."""
-    independent(j, "fresh mask each call", masks["a"], masks["b"], "two calls' masks",
-                "the same mask comes back every call (is a seed set inside the function, or a mask cached?)")
+    generator honoured by g1, g2 (seeded alike) and g3 (another seed). ``masks``: call id -> dropped (2-D bool).
+    Independence is judged exactly against the masks' *observed* drop rates (``properties.independent``), so a
+    wrong drop rate costs only the drop-rate property."""
+    prop.independent(j, "fresh mask each call", masks["a"], masks["b"], 0.3, "two calls' masks",
+                     "the same mask comes back every call (is a seed set inside the function, or a mask cached?)")
     for p, cid in ((0.3, "a"), (p_wide, "c")):
         m = masks[cid]
-        independent(j, f"rows independent at p={p}", m[0::2], m[1::2], "neighbouring rows",
-                    "one mask seems to be shared by every row (draw one value per entry of the whole shape)")
+        prop.independent(j, f"rows independent at p={p}", m[0::2], m[1::2], p, "neighbouring rows",
+                         "one mask seems to be shared by every row (draw one value per entry of the whole shape)")
         whole_rows = bool((m == m[:, :1]).all())
         whole_bytes = packed and m.size % 8 == 0 and bool((m.reshape(-1, 8) == m.reshape(-1, 8)[:, :1]).all())
-        independent(j, f"columns independent at p={p}", m[:, 0::2], m[:, 1::2], "neighbouring entries",
-                    "whole bytes are kept or dropped together (draw one value per entry, then pack; not one per byte)"
-                    if whole_bytes and not whole_rows else "whole rows are kept or dropped together (draw one value per entry)")
+        prop.independent(j, f"columns independent at p={p}", m[:, 0::2], m[:, 1::2], p, "neighbouring entries",
+                         "whole bytes are kept or dropped together (draw one value per entry, then pack; not one per byte)"
+                         if whole_bytes and not whole_rows else "whole rows are kept or dropped together (draw one value per entry)")
     if j.expect("generator honoured", np.array_equal(masks["g1"], masks["g2"]),
                 "two calls with generators seeded alike gave different masks: draw from the generator argument "
                 "(torch.rand(..., generator=generator)) instead of the global random state"):
-        independent(j, "generator seed matters", masks["g1"], masks["g3"], "masks from differently seeded generators",
-                    "the generator's seed seems to be ignored")
+        prop.independent(j, "generator seed matters", masks["g1"], masks["g3"], 0.3, "masks from differently seeded generators",
+                         "the generator's seed seems to be ignored")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,22 +162,33 @@ def _packed_contract_plan(plan, rng):
 
 
 def _packed_format(j, cid, shape) -> np.ndarray | None:
-    """The output of ``cid`` if it is a 1-D uint8 tensor of ceil(numel / 8) bytes, else None (problem recorded)."""
+    """The output of ``cid`` if it is a 1-D uint8 tensor of ceil(numel / 8) bytes, else None (the property that
+    needs it reports why)."""
     if j.problem(cid):
         return None
-    rec = j.record(cid)["out"]
     arr = j.array(cid)
-    if rec.get("dtype") != "torch.uint8" or arr is None or arr.ndim != 1 or arr.size != packed_bytes(shape):
+    if prop.out_dtype(j, cid) != "torch.uint8" or arr is None or arr.dtype != np.uint8 or arr.shape != (packed_bytes(shape),):
         return None
     return arr
+
+
+def _packed_seen(j, cid) -> str:
+    """What call ``cid`` gave instead of a packed mask, in words."""
+    why = j.problem(cid)
+    if why:
+        return why
+    arr = j.array(cid)
+    return "no tensor" if arr is None else f"{prop.out_dtype(j, cid)} of shape {tuple(arr.shape)}"
 
 
 def _judge_size(j, calls) -> None:
     """``calls``: (call id, shape). The packed size property, with the usual mistakes named."""
     for cid, shape in calls:
-        if j.problem(cid):
-            continue
-        got = j.record(cid)["out"]["shape"]
+        why, arr = j.problem(cid), j.array(cid)
+        if why or arr is None:
+            j.fail("packed size", f"no packed mask came back for shape {tuple(shape)}: {why or 'no tensor'}")
+            return
+        got = list(arr.shape)
         n, want = numel(shape), packed_bytes(shape)
         if got == [want]:
             continue
@@ -200,17 +206,16 @@ def _judge_size(j, calls) -> None:
 
 
 def _packed_contract_judge(j):
-    first = j.output("returns a tensor", f"r{RATES[1]}")
-    if first is None:
+    cid = f"r{RATES[1]}"
+    if prop.tensor_out(j, "returns a tensor", cid) is None:
         return
     j.ok("returns a tensor")
-    rec = j.record(f"r{RATES[1]}")["out"]
-    j.expect("dtype uint8", rec["dtype"] == "torch.uint8",
-             f"expected dtype torch.uint8 (8 mask entries per byte), got {rec['dtype']}")
-    j.expect("device", rec["device"] == j.plan.device.split(":")[0], f"expected the packed mask on {j.plan.device}, got {rec['device']}")
-    default = j.record("default")
-    if default.get("status") == "ok" and default["out"]["kind"] == "tensor":
-        j.expect("default device", default["out"]["device"] == "cpu", "with device=None the packed mask belongs on the CPU")
+    dtype, device = prop.out_dtype(j, cid), prop.out_device(j, cid)
+    j.expect("dtype uint8", dtype == "torch.uint8", f"expected dtype torch.uint8 (8 mask entries per byte), got {dtype}")
+    j.expect("device", device == j.plan.device.split(":")[0], f"expected the packed mask on {j.plan.device}, got {device}")
+    if prop.tensor_out(j, "default device", "default") is not None:
+        where = prop.out_device(j, "default")
+        j.expect("default device", where == "cpu", f"with device=None the packed mask belongs on the CPU, got {where}")
     prop.cuda_note(j)
     calls = [(f"r{p}", BIG) for p in RATES] + [(f"{c}_p{v}", s) for c, s in SHAPE_CASES.items() for v in (0, 1)]
     calls += [("odd", ODD_BIG), ("size", (7, 3))]
@@ -218,7 +223,8 @@ def _packed_contract_judge(j):
     for p in RATES:
         arr = _packed_format(j, f"r{p}", BIG)
         if arr is None:
-            j.fail(f"drop rate at p={p}", "no packed mask of the right size and dtype to read (see the other properties)")
+            j.fail(f"drop rate at p={p}", f"expected a packed mask of {packed_bytes(BIG)} uint8 bytes to read; got "
+                                          f"{_packed_seen(j, f'r{p}')}")
             continue
         prop.drop_rate(j, f"drop rate at p={p}", ~unpack_little(arr, numel(BIG)), p)
 
@@ -228,7 +234,8 @@ def _packed_contract_judge(j):
     for cid, shape in SHAPE_CASES.items():
         arr = _packed_format(j, f"{cid}_p0", shape)
         if arr is None:
-            keeps_ok, keeps_msg = False, f"no packed mask of {packed_bytes(shape)} uint8 bytes came back for shape {shape} at p = 0"
+            keeps_ok, keeps_msg = False, (f"no packed mask of {packed_bytes(shape)} uint8 bytes came back for shape {shape} at "
+                                          f"p = 0: {_packed_seen(j, f'{cid}_p0')}")
             continue
         n = numel(shape)
         little = pack_little(np.ones(n, bool))
@@ -253,7 +260,11 @@ def _packed_contract_judge(j):
             keeps_msg = (f"at p = 0 every bit of the {n} entries must be 1 (kept); for shape {shape} expected bytes "
                          f"{little.tolist()}, got {arr.tolist()}")
     odd = _packed_format(j, "odd", ODD_BIG)
-    if order_ok and odd is not None and int(odd[-1]) >> 7:  # (big-endian order puts an entry there: reported above)
+    if odd is None:
+        unused_ok = False
+        unused_msg = unused_msg or (f"expected a packed mask of {packed_bytes(ODD_BIG)} uint8 bytes for shape {ODD_BIG}, whose "
+                                    f"last byte's unused bit must be 0; got {_packed_seen(j, 'odd')}")
+    elif order_ok and int(odd[-1]) >> 7:  # (big-endian order puts an entry there: reported above)
         unused_ok = False
         unused_msg = unused_msg or (f"a mask of shape {ODD_BIG} has {numel(ODD_BIG)} entries, so bit 7 of its last byte is unused "
                                     "and must be 0; it was 1 (pad with zeros, not with random bits)")
@@ -276,6 +287,7 @@ def _packed_randomness_plan(plan, rng):
     plan.call("g1", list(WIDE), 0.3, generator=generator(seed), device=plan_device())
     plan.call("g2", list(WIDE), 0.3, generator=generator(seed), device=plan_device())
     plan.call("g3", list(WIDE), 0.3, generator=generator(seed + 1), device=plan_device())
+    prop.global_seed(plan, ("s1", "s2"), list(WIDE), 0.3, device=plan_device())
 
 
 def _packed_randomness_judge(j):
@@ -287,11 +299,12 @@ def _packed_randomness_judge(j):
         arr = _packed_format(j, cid, WIDE)
         if arr is None:
             j.fail("returns a packed mask", f"expected a 1-D torch.uint8 tensor of {packed_bytes(WIDE)} bytes for shape {WIDE}; "
-                   f"got {j.record(cid)['out'].get('dtype')} of shape {j.record(cid)['out'].get('shape')}")
+                   f"got {_packed_seen(j, cid)}")
             return
         masks[cid] = ~unpack_little(arr, numel(WIDE)).reshape(WIDE)  # True = dropped
     j.ok("returns a packed mask")
     judge_randomness(j, masks, packed=True)
+    prop.judge_global_seed(j, ("s1", "s2"), (packed_bytes(WIDE),), to_mask=lambda a: a)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,11 +326,13 @@ def _unpack_contract_plan(plan, rng):
     plan.call("dirty", tensor("dirty_packed", "uint8"), list(ODD_BIG))
     plan.call("short", tensor("u120_packed", "uint8"), [11, 11])  # 121 entries need 16 bytes, 15 given
     plan.call("long", tensor("u15_packed", "uint8"), [2, 4])  # 8 entries need 1 byte, 2 given
+    plan.inputs["packed2d"] = plan.inputs["u15_packed"].reshape(1, -1)  # the right number of bytes, but 2-D
+    plan.call("flat2d", tensor("packed2d", "uint8"), [3, 5])
 
 
 def _judge_unpacked(j, name, cid, shape, mask_name) -> None:
     """The unpacked mask must equal the mask the plan packed; name the usual mistakes."""
-    out = j.output(name, cid)
+    out = prop.tensor_out(j, name, cid)
     if out is None:
         return
     want = j.input_array(mask_name)
@@ -349,7 +364,7 @@ def _judge_unpacked(j, name, cid, shape, mask_name) -> None:
 
 
 def _unpack_contract_judge(j):
-    first = j.output("returns a tensor", "u15")
+    first = prop.tensor_out(j, "returns a tensor", "u15")
     if first is None:
         return
     j.ok("returns a tensor")
@@ -361,10 +376,12 @@ def _unpack_contract_judge(j):
     problems = []
     for cid, what in (("short", "15 bytes for a (11, 11) mask (121 entries need 16)"), ("long", "2 bytes for a (2, 4) mask (8 entries need 1)")):
         if not j.raised(cid, "ValueError"):
-            rec = j.record(cid)
-            problems.append(f"{what}: " + (rec.get("exc_types", ["?"])[0] if rec.get("status") == "raised" else "no exception"))
+            problems.append(f"{what}: {prop.raised_what(j, cid)}")
     j.expect("ValueError for a wrong size", not problems,
              "expected ValueError when packed does not hold exactly ceil(numel / 8) bytes; saw " + "; ".join(problems))
+    j.expect("ValueError for a packed tensor that is not 1-D", j.raised("flat2d", "ValueError"),
+             "expected ValueError when packed is not a 1-D tensor (here a (1, 2) tensor holding the 2 bytes a (3, 5) mask needs); "
+             f"saw {prop.raised_what(j, 'flat2d')}: check packed.dim() == 1 as well as the number of bytes")
 
 
 def _unpack_more_plan(plan, rng):
@@ -384,9 +401,14 @@ def _unpack_more_judge(j):
     _judge_unpacked(j, "one entry", "one", (1,), "one_mask")
     _judge_unpacked(j, "3-D shape", "cube", (3, 4, 5), "cube_mask")
     _judge_unpacked(j, "torch.Size shape", "size", (6, 7), "size_mask")
-    after = j.array("cube", "after/0")
-    if after is not None:
-        j.expect("input unchanged", np.array_equal(after, j.input_array("cube_packed")),
+    why, after, before = j.problem("cube"), j.array("cube", "after/0"), j.input_array("cube_packed")
+    if why:
+        j.fail("input unchanged", why)
+    elif after is None or after.shape != before.shape:
+        j.fail("input unchanged", "the grader got no usable record of the packed tensor after the call, so it cannot tell "
+                                  "whether it was modified")
+    else:
+        j.expect("input unchanged", np.array_equal(after, before),
                  "the packed tensor was modified: read its bits without changing it in place (no packed >>= 1)")
 
 
@@ -431,11 +453,15 @@ def _kept_values(j, name, out, x, p) -> None:
 def judge_lean_gradient(j, name, grad, out, g, q_power=1) -> None:
     """``grad`` must be g * m / q**q_power with m read from the forward output (x has no zeros)."""
     q = np.float32(0.7)
+    if out.shape != g.shape:
+        j.fail(name, f"the output has shape {out.shape}, expected {g.shape}, so its mask cannot be read")
+        return
+    if grad.shape != g.shape or grad.dtype.kind != "f":
+        j.fail(name, f"x's gradient came back as {grad.dtype} of shape {grad.shape}, expected floats of shape {g.shape}")
+        return
     keep = out != 0
     want = g * keep / q**q_power
-    if grad.shape != want.shape:
-        j.fail(name, f"x's gradient has shape {grad.shape}, expected {want.shape}")
-    elif np.allclose(grad, want, rtol=RTOL, atol=1e-6):
+    if np.allclose(grad, want, rtol=RTOL, atol=1e-6):
         j.ok(name)
     elif np.isnan(grad).any():
         j.fail(name, "the gradient contains NaN")
@@ -459,16 +485,23 @@ def _lean_gradient(j, cid, name, g_name, p) -> None:
     if why:
         j.fail(name, why)
         return
-    rec = j.record(cid)
-    if "backward_error" in rec or j.array(cid, "grad/0") is None:
+    g = j.input_array(g_name)
+    out = prop.tensor_out(j, name, cid, g.shape)
+    if out is None:
+        return
+    err = j.record(cid).get("backward_error")
+    if err is not None or j.array(cid, "grad/0") is None:
         hint = ("return x * 0.0, which stays connected to x, rather than torch.zeros_like(x)" if p == 1.0 else
                 "return the output of LeanDropout.apply (no .detach(), no torch.no_grad())")
-        failed = f" (backward failed: {rec['backward_error']['exc_message']})" if "backward_error" in rec else ""
+        message = err.get("exc_message") if isinstance(err, dict) else None
+        failed = f" (backward failed: {message if isinstance(message, str) else 'an error'})" if err is not None else ""
         j.fail(name, f"x received no gradient{failed}: {hint}")
         return
     grad = j.array(cid, "grad/0")
-    out, g = j.array(cid), j.input_array(g_name)
     if p == 1.0:
+        if grad.shape != g.shape or grad.dtype.kind != "f":
+            j.fail(name, f"x's gradient came back as {grad.dtype} of shape {grad.shape}, expected floats of shape {g.shape}")
+            return
         if np.isnan(grad).any():
             j.fail(name, "at p = 1 the gradient contains NaN (m / q with q = 0): return a zero gradient when p = 1")
         else:
@@ -479,7 +512,7 @@ def _lean_gradient(j, cid, name, g_name, p) -> None:
 
 def _lean_contract_judge(j):
     x, xs = j.input_array("x"), j.input_array("x_small")
-    first = j.output("returns a tensor", f"t{RATES[1]}")
+    first = prop.tensor_out(j, "returns a tensor", f"t{RATES[1]}")
     if first is None:
         return
     j.ok("returns a tensor")
@@ -487,12 +520,12 @@ def _lean_contract_judge(j):
     prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
     prop.cuda_note(j)
     for p in RATES:
-        out = j.output(f"drop rate at p={p}", f"t{p}")
-        if out is None or out.shape != x.shape:
+        out = prop.tensor_out(j, f"drop rate at p={p}", f"t{p}", x.shape)
+        if out is None:
             continue
         _kept_values(j, f"kept values are x / q at p={p}", out, x, p)
         prop.drop_rate(j, f"drop rate at p={p}", out == 0, p)
-    ev = j.output("evaluation returns x", "e0.3")
+    ev = prop.tensor_out(j, "evaluation returns x", "e0.3", x.shape)
     if ev is not None:
         if ev.shape == x.shape and np.array_equal(ev, x):
             j.ok("evaluation returns x")
@@ -500,17 +533,17 @@ def _lean_contract_judge(j):
             j.fail("evaluation returns x", "with training=False entries were zeroed: dropout must not drop at evaluation")
         else:
             j.fail("evaluation returns x", "with training=False the output must equal x exactly (inverted dropout)")
-    t0 = j.output("p=0 is the identity", "t0")
+    t0 = prop.tensor_out(j, "p=0 is the identity", "t0", xs.shape)
     if t0 is not None:
         j.expect("p=0 is the identity", t0.shape == xs.shape and np.allclose(t0, xs, rtol=1e-6, atol=0),
                  "at p = 0 nothing is dropped and q = 1: the training output must equal x")
-    t1 = j.output("p=1 gives zeros, not NaN", "t1")
+    t1 = prop.tensor_out(j, "p=1 gives zeros, not NaN", "t1", xs.shape)
     if t1 is not None:
         if np.isnan(t1).any():
             j.fail("p=1 gives zeros, not NaN", "at p = 1 the output contains NaN (x * m / q with q = 0 gives 0 / 0): return zeros when p = 1")
         else:
             j.expect("p=1 gives zeros, not NaN", (t1 == 0).all(), "at p = 1 everything is dropped: the output must be all zeros")
-    e1 = j.output("evaluation returns x at p=1", "e1")
+    e1 = prop.tensor_out(j, "evaluation returns x at p=1", "e1", xs.shape)
     if e1 is not None:
         j.expect("evaluation returns x at p=1", e1.shape == xs.shape and np.array_equal(e1, xs),
                  "with training=False and p = 1 the output must still be x")
@@ -690,44 +723,81 @@ def _lean_memory_plan(plan, rng):
               scenario="autograde.checks.cost:lean_memory_scenario")
 
 
+def _kept_records(j, tag):
+    """The scenario's records of kept tensors for x of size ``tag``, each with a non-negative int "bytes" (the
+    other fields made safe to print), or None when the record is missing or malformed."""
+    records = prop.fact(j, "m", f"kept_{tag}", list)
+    if records is None:
+        return None
+    clean = []
+    for r in records:
+        size = r.get("bytes") if isinstance(r, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return None
+        shape = r.get("shape")
+        clean.append({"bytes": size, "dtype": str(r.get("dtype", "?")),
+                      "shape": shape if isinstance(shape, list) and all(isinstance(d, int) for d in shape) else [],
+                      "where": str(r.get("where", "?"))})
+    return clean
+
+
+def _no_record(what: str) -> str:
+    return (f"the grader got no usable record of {what} from the notebook (the scenario's facts are missing or malformed), "
+            "so this property cannot be judged: did the call finish normally?")
+
+
 def _lean_memory_judge(j):
     why = j.problem("m")
     if why:
         j.fail("saves no mask", why)
         return
-    if j.value("m", "type"):
-        j.fail("saves no mask", f"lean_dropout returned a {j.value('m', 'type')}, expected a torch.Tensor")
+    returned = prop.fact(j, "m", "type", str)
+    if returned:
+        j.fail("saves no mask", f"lean_dropout returned a {returned}, expected a torch.Tensor")
         return
-    j.expect("built on a torch.autograd.Function", bool(j.value("m", "custom_function")),
+    custom = prop.fact(j, "m", "custom_function", bool)
+    j.expect("built on a torch.autograd.Function", bool(custom),
+             _no_record("the output's backward graph") if custom is None else
              "no custom torch.autograd.Function in the output's backward graph: write class LeanDropout(torch.autograd.Function) "
              "with forward and backward, and return LeanDropout.apply(...)")
     for tag, shape in (("small", LEAN_SMALL), ("big", LEAN_BIG)):
-        records = j.value("m", f"kept_{tag}", [])
-        total = sum(int(r.get("bytes", 0)) for r in records)
-        j.expect(f"saves no mask ({numel(shape):,} entries)", total <= KEPT_LIMIT,
+        name = f"saves no mask ({numel(shape):,} entries)"
+        records = _kept_records(j, tag)
+        if records is None:
+            j.fail(name, _no_record(f"the tensors kept for x of shape {shape}"))
+            continue
+        total = sum(r["bytes"] for r in records)
+        j.expect(name, total <= KEPT_LIMIT,
                  f"for x of shape {shape} the forward pass kept {total:,} bytes of tensors for the backward pass (allowed: "
                  f"{KEPT_LIMIT}, whatever the size of x): {_describe_kept(records, numel(shape))}. Keep only the seed (a Python int "
                  "on ctx) and draw the mask again in backward")
+    big, g_big = LEAN_BIG, j.input_array("g_big")
     name = "gradient uses the forward's mask after other random draws"
-    err = j.value("m", "backward_error_big")
+    err = prop.fact(j, "m", "backward_error_big", str)
     grad, out = j.array("m", "grad_big"), j.array("m", "out_big")
     if err:
         j.fail(name, f"backward failed: {err}")
     elif grad is None or out is None:
         j.fail(name, "x received no gradient: return the output of LeanDropout.apply (no .detach(), no torch.no_grad())")
+    elif out.shape != big or out.dtype.kind != "f":
+        j.fail(name, f"the output came back as {out.dtype} of shape {out.shape}, expected float32 of shape {big}")
     else:
-        judge_lean_gradient(j, name, grad, out, j.input_array("g_big"))
+        judge_lean_gradient(j, name, grad, out, g_big)
     name = "each call regenerates its own mask"
-    err = j.value("m", "backward_error_chain")
+    err = prop.fact(j, "m", "backward_error_chain", str)
     grad, y2 = j.array("m", "chain_grad"), j.array("m", "chain_y2")
+    g_small = j.input_array("g_small")
     if err:
         j.fail(name, f"with two calls waiting for their backward pass, backward failed: {err}")
     elif grad is None or y2 is None:
         j.fail(name, "with two calls chained (lean_dropout(lean_dropout(x, p), p)) x received no gradient")
+    elif y2.shape != g_small.shape or grad.shape != g_small.shape or grad.dtype.kind != "f":
+        j.fail(name, f"with two calls chained, the output ({y2.dtype}, shape {y2.shape}) or x's gradient ({grad.dtype}, shape "
+                     f"{grad.shape}) is not a float tensor of x's shape {g_small.shape}")
     else:
         q = np.float32(0.7)
-        want = j.input_array("g_small") * (y2 != 0) / q / q
-        j.expect(name, grad.shape == want.shape and np.allclose(grad, want, rtol=RTOL, atol=1e-6),
+        want = g_small * (y2 != 0) / q / q
+        j.expect(name, bool(np.allclose(grad, want, rtol=RTOL, atol=1e-6)),
                  "with two calls waiting for their backward pass (lean_dropout(lean_dropout(x, p), p)), x's gradient is not the "
                  "product of both masks / q**2: is the seed stored on the class or in a global, so the second call overwrites "
                  "the first's? Store it on ctx")
@@ -767,23 +837,25 @@ def _lean_safety_plan(plan, rng):
     plan.call("g2", tensor("x"), 0.3, generator=generator(seed))
     plan.call("g3", tensor("x"), 0.3, generator=generator(seed + 1))
     plan.call("rng", tensor("x"), 0.3, seed + 2, scenario="autograde.checks.cost:rng_state_scenario")
+    prop.global_seed(plan, ("s1", "s2"), tensor("x"), 0.3)
 
 
 def _lean_safety_judge(j):
     prop.unchanged_input(j, "inplace", "x")
-    out64 = j.output("float64 preserved", "f64")
+    x64, g64 = j.input_array("x64"), j.input_array("g64")
+    out64 = prop.tensor_out(j, "float64 preserved", "f64", x64.shape)
     if out64 is not None:
-        rec = j.record("f64")
-        x64 = j.input_array("x64")
+        dtype = prop.out_dtype(j, "f64")
         kept = out64 != 0
         grad = j.array("f64", "grad/0")
-        ok = (rec["out"]["dtype"] == "torch.float64" and out64.shape == x64.shape
+        ok = (dtype == "torch.float64" and out64.dtype == np.float64
               and np.allclose(out64[kept], x64[kept] / 0.7, rtol=1e-12, atol=0)
-              and grad is not None and grad.dtype == np.float64
-              and np.allclose(grad, j.input_array("g64") * kept / 0.7, rtol=1e-12, atol=1e-15))
+              and grad is not None and grad.dtype == np.float64 and grad.shape == g64.shape
+              and np.allclose(grad, g64 * kept / 0.7, rtol=1e-12, atol=1e-15))
         j.expect("float64 preserved", ok,
                  f"a float64 input must give a float64 output, kept values x / q and gradient m / q * upstream to float64 precision; "
-                 f"got {rec['out']['dtype']} (is the mask made as float32 and the product cast, or q rounded to float32?)")
+                 f"got {dtype} (is the mask made as float32 and the product cast, or q rounded to float32?)")
+    g = j.input_array("g")
     for cid, name in (("grad_eval", "gradient at evaluation is the upstream gradient"), ("grad_p0", "gradient at p=0 is the upstream gradient")):
         why = j.problem(cid)
         grad = j.array(cid, "grad/0")
@@ -791,28 +863,31 @@ def _lean_safety_judge(j):
             j.fail(name, why)
         elif "backward_error" in j.record(cid) or grad is None:
             j.fail(name, "x received no gradient (or backward failed): keep the computation in torch")
+        elif grad.shape != g.shape or grad.dtype.kind != "f":
+            j.fail(name, f"x's gradient came back as {grad.dtype} of shape {grad.shape}, expected floats of shape {g.shape}")
         else:
-            j.expect(name, np.allclose(grad, j.input_array("g"), rtol=1e-6, atol=0),
+            j.expect(name, bool(np.allclose(grad, g, rtol=1e-6, atol=0)),
                      "nothing is dropped here, so x's gradient must equal the upstream gradient")
     masks = {}
     for cid in ("a", "b", "c", "g1", "g2", "g3"):
-        out = j.output("fresh and independent masks", cid)
+        out = prop.tensor_out(j, "fresh and independent masks", cid, j.input_array("x").shape)
         if out is None:
-            return
-        if out.shape != j.input_array("x").shape:
-            j.fail("fresh and independent masks", f"expected the output's shape {j.input_array('x').shape}, got {out.shape}")
             return
         masks[cid] = out == 0
     judge_randomness(j, masks)
+    prop.judge_global_seed(j, ("s1", "s2"), j.input_array("x").shape)
     why = j.problem("rng")
     if why:
         j.fail("global random state untouched", why)
     else:
-        untouched = j.value("rng", "cpu_unchanged") and j.value("rng", "cuda_unchanged", True)
-        j.expect("global random state untouched", bool(untouched),
-                 "a call with generator= changed PyTorch's global random state: torch.manual_seed inside the function re-seeds "
-                 "the whole program's generator; draw the seed from generator and the mask from a private "
-                 "torch.Generator(device=x.device).manual_seed(seed)")
+        cpu, cuda = prop.fact(j, "rng", "cpu_unchanged", bool), prop.fact(j, "rng", "cuda_unchanged", bool, True)
+        if cpu is None:
+            j.fail("global random state untouched", _no_record("PyTorch's global random state after the call"))
+        else:
+            j.expect("global random state untouched", cpu and cuda,
+                     "a call with generator= changed PyTorch's global random state: torch.manual_seed inside the function re-seeds "
+                     "the whole program's generator; draw the seed from generator and the mask from a private "
+                     "torch.Generator(device=x.device).manual_seed(seed)")
 
 
 # ---------------------------------------------------------------------------------------------

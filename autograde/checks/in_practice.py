@@ -13,6 +13,11 @@ training mode):
   forward pass with the model in training mode (dropout and batch normalization) ->
   ``fixed.training steps in train mode`` (epochs 2 and 3 catch a missing ``model.train()``),
   ``contract.number of training steps``;
+- each step's loss is the cross-entropy of that minibatch (its gradients alone: zero_grad before each backward),
+  on ``x[i:i + batch_size]``, ``y[i:i + batch_size]`` in that order -> ``contract.one cross-entropy step per
+  minibatch, in order`` (the scenario wraps ``optimizer.step`` and compares the output bias's gradient with the
+  one the cross-entropy of the last training pass implies; the mean over the minibatch, PyTorch's default, and
+  the sum are both accepted; which optimizer is used is the grader's: it passes SGD);
 - after each epoch one forward pass on all of ``x_val`` with the model in evaluation mode ->
   ``fixed.validation in eval mode``, without recording gradients -> ``contract.validation without
   gradients``;
@@ -55,9 +60,10 @@ gradient recorded -> ``contract.no gradient``.
 kept x / q -> ``*.kept values are x / q at p=...``; the mask made on x's device -> ``fixed.mask made on
 x's device`` (a tensor on PyTorch's data-less "meta" device, so this is tested on every machine, plus
 the values on the grading device) and in x's dtype -> ``fixed.output dtype is x's dtype`` (bfloat16);
-evaluation returns x -> ``fixed.evaluation returns x``; a fresh mask each call, independent across the
-batch and the features -> ``contract``; float64 -> ``contract.float64``; float16 on the meta device ->
-``contract.float16 on another device``.
+evaluation returns x -> ``fixed.evaluation returns x``, and so does p = 0 in training (0 <= p < 1) ->
+``contract.p=0 returns x``; a fresh mask each call, independent across the batch and the features ->
+``contract``; float64 -> ``contract.float64``; float16 on the meta device -> ``contract.float16 on another
+device``.
 
 ``PortedNet(n_in, n_hidden, n_out, keep_prob_input=0.8, keep_prob_hidden=0.5)`` (bug: keep_prob passed
 as nn.Dropout's p): fc1, fc2 only -> ``*.loads the checkpoint``; training
@@ -65,7 +71,12 @@ as nn.Dropout's p): fc1, fc2 only -> ``*.loads the checkpoint``; training
 = keep_prob_hidden -> ``fixed.input keep probability`` (q_h = 1), ``fixed.hidden keep probability``
 (q_in = 1), ``contract.both``, ``contract.default keep probabilities``; kept values scaled by
 1 / (q_in q_h) -> ``*.kept values``; evaluation ``fc2(relu(fc1(x)))`` -> ``fixed.eval() gives the
-deterministic output``; keep_prob = 1 means no dropout -> ``fixed.input keep probability`` (q_h = 1).
+deterministic output``; keep_prob = 1 means no dropout -> ``fixed.input keep probability`` (q_h = 1); fresh
+masks on every call -> ``contract.fresh mask each forward``.
+
+Statistics: drop rates are binomial tests, independence and freshness exact conditional tests at the masks'
+*observed* drop rates (``properties.independent``), each with a false-failure probability of at most 1e-7 and
+at most ten per check, so at most 1e-6 per check (``autograde.stats``); everything else is exact.
 
 How the masks are seen: the grader loads weights that make every hidden value positive and ``fc2`` the
 identity (and, for PortedNet, ``fc1`` too), so a zero in the output is a dropped unit and a kept value
@@ -640,7 +651,8 @@ _seq_fixed_plan = _seq_plan([("meta", 0.3, ["train"], {"on": "meta"}), ("a", 0.3
                              ("bf16", 0.3, ["train"], {"dtype": "bfloat16"})])
 _seq_contract_plan = _seq_plan([("high", 0.8, ["train", "train"], {}), ("low", 0.1, ["train"], {}),
                                 ("f64", 0.3, ["train"], {"dtype": "float64"}),
-                                ("meta16", 0.8, ["train"], {"on": "meta", "dtype": "float16"})])
+                                ("meta16", 0.8, ["train"], {"on": "meta", "dtype": "float16"}),
+                                ("p0", 0.0, ["train"], {})])
 
 
 def _seq_out(j, name, cid, i=0):
@@ -745,6 +757,10 @@ def _seq_contract_judge(j):
     if a is not None and b is not None and a.shape == b.shape == x.shape:
         _independent(j, "fresh mask each call", (a == 0)[:, 0, :], (b == 0)[:, 0, :], "two calls' masks",
                      "the same mask comes back on every call (is it cached, for example as a buffer?)")
+    p0 = _seq_out(j, "p=0 returns x", "p0", 0)
+    if p0 is not None:
+        j.expect("p=0 returns x", p0.shape == x.shape and np.allclose(p0, x, rtol=1e-6, atol=0),
+                 "SequenceDropout(0.0) in training mode must return x: p = 0 is allowed (0 <= p < 1) and drops nothing")
     f64 = _seq_out(j, "float64", "f64", 0)
     if f64 is not None:
         kept = f64 != 0
@@ -871,16 +887,47 @@ def loop_scenario(fn, state, x, y, x_val, y_val, epochs, batch_size, device="cpu
     def on_drop(mod, args):
         log["drop_training"].append(bool(mod.training))
 
+    per_epoch = -(-x.shape[0] // batch_size)
+    train_logits: list = []  # the last training pass's logits, for the gradient its optimizer step should use
+    log["batch_in_order"], log["step_ok"] = [], []
+
+    def on_in(mod, args):
+        if args[0].shape[0] != n_val:  # a training pass: is it minibatch x[i:i + batch_size], in order?
+            i = (len(log["batch_in_order"]) % per_epoch) * batch_size
+            log["batch_in_order"].append(bool(torch.equal(args[0].detach(), x[i:i + batch_size])))
+
     def on_out(mod, args, out):
         if out.shape[0] == n_val:
             log["val_accuracy"].append(float((out.argmax(1) == y_val).float().mean()))
+        else:
+            train_logits[:] = [out.detach().clone()]
 
     hooks = [model[1].register_forward_pre_hook(on_bn), model[3].register_forward_pre_hook(on_drop),
-             model[4].register_forward_hook(on_out)]
+             model[4].register_forward_hook(on_out), model[0].register_forward_pre_hook(on_in)]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    result = fn(model, optimizer, x, y, x_val, y_val, epochs, batch_size)
-    for hk in hooks:
-        hk.remove()
+    sgd_step = optimizer.step
+
+    def step(*args, **kwargs):
+        """Before each step: is the output bias's gradient that of the cross-entropy of the last training pass on
+        its minibatch's labels (mean over the minibatch, or summed), and nothing accumulated from earlier steps?"""
+        grad, ok = model[4].bias.grad, False
+        if grad is not None and train_logits:
+            i = (len(log["step_ok"]) % per_epoch) * batch_size
+            logits = train_logits[0]
+            yb = y[i:i + batch_size]
+            if logits.shape[0] == yb.shape[0]:
+                with torch.no_grad():
+                    want = (torch.softmax(logits.double(), 1) - nn.functional.one_hot(yb, logits.shape[1]).double()).sum(0)
+                    ok = any(bool(torch.allclose(grad.double(), want / d, rtol=1e-4, atol=1e-6)) for d in (len(yb), 1))
+        log["step_ok"].append(ok)
+        return sgd_step(*args, **kwargs)
+
+    optimizer.step = step
+    try:
+        result = fn(model, optimizer, x, y, x_val, y_val, epochs, batch_size)
+    finally:
+        for hk in hooks:
+            hk.remove()
     facts = {key: value[:200] for key, value in log.items()}
     facts["type"] = type(result).__name__
     if isinstance(result, (list, tuple)):
@@ -936,6 +983,26 @@ def _loop_passes(j):
     return cfg, train, val
 
 
+def _loop_steps(j, cfg, want) -> None:
+    """One optimizer step per minibatch x[i:i + batch_size], in order, each with the cross-entropy gradient of that
+    minibatch (the scenario compares the output bias's gradient at each step with the one the loss implies)."""
+    name = "one cross-entropy step per minibatch, in order"
+    order, ok = prop.fact(j, "loop", "batch_in_order", list), prop.fact(j, "loop", "step_ok", list)
+    if order is None or ok is None or not all(isinstance(v, bool) for v in order + ok):
+        j.fail(name, "the grader got no usable record of the training steps (the scenario's facts are missing or malformed)")
+    elif len(ok) != want:
+        j.fail(name, f"optimizer.step() was called {len(ok)} times; expected one step per minibatch, {want} in all "
+                     f"({cfg['epochs']} epochs of ceil({cfg['n']} / {cfg['batch_size']}) minibatches)")
+    elif not all(order):
+        j.fail(name, f"{order.count(False)} of {len(order)} training passes did not get minibatch x[i:i + batch_size] for "
+                     "i = 0, batch_size, 2 * batch_size, ... in that order (shuffled, or a different slicing?)")
+    else:
+        j.expect(name, all(ok),
+                 f"at {ok.count(False)} of {len(ok)} optimizer steps the gradient was not that of the cross-entropy loss of "
+                 "that minibatch: call optimizer.zero_grad() before each backward pass (gradients accumulate otherwise) and "
+                 "use nn.CrossEntropyLoss() / F.cross_entropy on the logits with the minibatch's labels")
+
+
 def _loop_judge(j, strict):
     got = _loop_passes(j)
     if got is None:
@@ -980,6 +1047,7 @@ def _loop_judge(j, strict):
              len(seen) == epochs and np.allclose(result, seen, atol=1e-6),
              "each returned value should be the fraction of x_val classified correctly in that epoch's validation pass")
     if strict:
+        _loop_steps(j, cfg, epochs * steps)
         rec = [g for (_, _, _, g) in val]
         j.expect("validation without gradients", bool(val) and not any(rec),
                  "the validation pass recorded gradients: run it under torch.no_grad()")

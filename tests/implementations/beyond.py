@@ -118,6 +118,8 @@ MC_IMPLS = [
 # dropconnect_linear
 # ---------------------------------------------------------------------------------------------
 DC, DS = {"dropconnect_linear.contract"}, {"dropconnect_linear.safety"}
+OWN_GEN = ("    if generator is None:  # a generator of its own, seeded from the OS: ignores torch.manual_seed\n"
+           "        generator = torch.Generator(device={dev})\n        generator.seed()\n")
 _DC_HEAD = "def dropconnect_linear(x, weight, bias, p, training=True, generator=None):\n"
 _DC_CHECK = "    if not 0 <= p <= 1:\n        raise ValueError(f'p={p}')\n"
 _DC_EVAL = "    if not training or p == 0:\n        return F.linear(x, weight, bias)\n"
@@ -206,6 +208,18 @@ DC_IMPLS = [
     _dc("matrices_only", _dc_plain(
         f"    keep = ({_DC_RAND} >= p).to(weight.dtype)\n"
         "    return torch.addmm(bias, x, (weight * keep / (1 - p)).T)\n"), DS),
+    _dc("p1_bias_expand", _dc_plain(
+        f"    keep = ({_DC_RAND} >= p).to(weight.dtype)\n"
+        "    return F.linear(x, weight * keep / (1 - p), bias)\n",
+        p1="    if p == 1:  # the bias alone; fails when bias is None\n"
+           "        return bias.expand(*x.shape[:-1], weight.shape[0]).clone()\n"), DS),
+    _dc("own_generator_when_none", _dc_plain(
+        OWN_GEN.format(dev="weight.device") + f"    keep = ({_DC_RAND} >= p).to(weight.dtype)\n"
+        "    return F.linear(x, weight * keep / (1 - p), bias)\n"), DS),
+    # drops with probability p / 2 for 0 < p < 1, otherwise correct: only the drop-rate properties may fail
+    _dc("half_rate", _dc_plain(
+        "    keep = (torch.rand(weight.shape, generator=generator, device=weight.device) >= p / 2).to(weight.dtype)\n"
+        "    return F.linear(x, weight * keep / (1 - p), bias)\n"), DC),
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +282,8 @@ G_IMPLS = [
     _g("in_place", _g_plain(f"    with torch.no_grad():\n        x.mul_(1 + math.sqrt(p / (1 - p)) * {_G_RANDN})\n    return x\n"), GS),
     _g("detached", _g_plain(f"    return (x * (1 + math.sqrt(p / (1 - p)) * {_G_RANDN})).detach()\n"), GS),
     _g("float32_result", _g_plain(f"    return (x * (1 + math.sqrt(p / (1 - p)) * {_G_RANDN})).float()\n"), GS),
+    _g("own_generator_when_none", _g_plain(OWN_GEN.format(dev="x.device")
+                                           + f"    return x * (1 + math.sqrt(p / (1 - p)) * {_G_RANDN})\n"), GS),
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -333,6 +349,10 @@ DP_IMPLS = [
     _dp("detached", _dp_plain(f"    return (x * {_mask(_P_SHAPE)} / (1 - p)).detach()\n"), PS),
     _dp("three_dims_only", _dp_plain(f"    return x * {_mask('(x.shape[0], 1, 1)')} / (1 - p)\n"), PS),
     _dp("float32_result", _dp_plain(f"    return (x * {_mask(_P_SHAPE)} / (1 - p)).float()\n"), PS),
+    _dp("own_generator_when_none", _dp_plain(OWN_GEN.format(dev="x.device") + f"    return x * {_mask(_P_SHAPE)} / (1 - p)\n"), PS),
+    # drops with probability p / 2 for 0 < p < 1, otherwise correct: only the drop-rate properties may fail
+    _dp("half_rate", _dp_plain(
+        f"    return x * (torch.rand({_P_SHAPE}, generator=generator, device=x.device) >= p / 2).to(x.dtype) / (1 - p)\n"), PC),
 ]
 
 ALL = MC_IMPLS + DC_IMPLS + G_IMPLS + DP_IMPLS

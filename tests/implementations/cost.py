@@ -85,6 +85,15 @@ PACKED = [
         + "    n = math.prod(shape)\n"
         "    keep = torch.rand(n, device=device) >= p\n"
         "    return torch.from_numpy(np.packbits(keep.cpu().numpy(), bitorder='little')).to(device)\n", PR),
+    _pm("own_generator_when_none", CHECK + DEV
+        + "    if generator is None:  # a generator of its own, seeded from the OS: ignores torch.manual_seed\n"
+        "        generator = torch.Generator(device=device)\n        generator.seed()\n" + KEEP
+        + "    return torch.from_numpy(np.packbits(keep.cpu().numpy(), bitorder='little')).to(device)\n", PR),
+    # drops with probability p / 2 for 0 < p < 1, otherwise correct: only the drop-rate properties may fail
+    _pm("half_rate", CHECK + DEV
+        + "    n = math.prod(shape)\n"
+        "    keep = torch.rand(n, generator=generator, device=device) >= (p / 2 if p < 1 else p)\n"
+        "    return torch.from_numpy(np.packbits(keep.cpu().numpy(), bitorder='little')).to(device)\n", PC),
 ]
 
 UC, UM = {"unpack_mask.contract"}, {"unpack_mask.more"}
@@ -140,6 +149,10 @@ UNPACKS = [
         "        packed >>= 1  # modifies the caller's tensor\n"
         "    bits = torch.stack(cols, dim=1).reshape(-1)[:n]\n"
         "    return bits.reshape(tuple(shape)).to(torch.float32)\n", UM),
+    _um("numel_only", "    n = math.prod(shape)\n"
+        "    if packed.numel() != (n + 7) // 8:  # a 2-D packed tensor slips through\n        raise ValueError('size')\n"
+        "    bits = np.unpackbits(packed.cpu().numpy().reshape(-1), count=n, bitorder='little')\n"
+        "    return torch.from_numpy(bits.astype(np.float32)).reshape(tuple(shape)).to(packed.device)\n", UC),
 ]
 
 
@@ -263,6 +276,12 @@ LEANS = [
                                                   "return LeanDropout.apply(x.float(), p, seed)"), LS),
     _ld("same_every_call", STANDARD + WRAP.replace(SEED, "    seed = 1234\n"), LS),
     _ld("ignores_generator", STANDARD + WRAP.replace(SEED, "    seed = int(torch.randint(0, 2**62, ()))\n"), LS),
+    _ld("own_seed_when_none", STANDARD + WRAP.replace(SEED, SEED.replace(
+        "    seed = int(", "    seed = int(np.random.SeedSequence().entropy % 2**62) if generator is None else int(")), LS),
+    # drops with probability p / 2 (0 < p < 1) in both passes, otherwise correct: only the drop-rate properties may fail
+    _ld("half_rate", _fn(
+        f"        ctx.p, ctx.seed = p, seed\n        return x * ({_mask('x.shape', 'x.device', 'seed', 'p / 2')}) / (1 - p)\n",
+        f"        return g * ({_mask('g.shape', 'g.device', 'ctx.seed', 'ctx.p / 2')}) / (1 - ctx.p), None, None\n") + WRAP, LC),
 ]
 
 ALL = PACKED + UNPACKS + LEANS

@@ -90,6 +90,31 @@ LOOPS = [
          "        with torch.no_grad():\n"
          "            history.append((model(x_val).argmax(dim=1) == y_val).float().mean().item())\n"
          "    return history\n", _both("train_and_validate")),
+    # wrong: no optimizer.zero_grad(), so every step uses the gradients of all earlier minibatches too
+    Impl("no_zero_grad", "train_and_validate", LOOP +
+         "    loss_fn = nn.CrossEntropyLoss()\n    history = []\n"
+         "    for epoch in range(epochs):\n        model.train()\n" + STEPS.replace("            optimizer.zero_grad()\n", "") +
+         "        model.eval()\n"
+         "        with torch.no_grad():\n"
+         "            history.append((model(x_val).argmax(dim=1) == y_val).float().mean().item())\n"
+         "    return history\n", _contract("train_and_validate")),
+    # wrong: shuffled minibatches (a good idea in practice, but not the contract's fixed order)
+    Impl("shuffled", "train_and_validate", LOOP +
+         "    loss_fn = nn.CrossEntropyLoss()\n    history = []\n"
+         "    for epoch in range(epochs):\n        model.train()\n        order = torch.randperm(len(x))\n"
+         "        xs, ys = x[order], y[order]\n" + STEPS.replace("x[i:i", "xs[i:i").replace("y[i:i", "ys[i:i") +
+         "        model.eval()\n"
+         "        with torch.no_grad():\n"
+         "            history.append((model(x_val).argmax(dim=1) == y_val).float().mean().item())\n"
+         "    return history\n", _contract("train_and_validate")),
+    # wrong: the loss is not cross-entropy (NLL on raw logits, with no log-softmax)
+    Impl("nll_on_logits", "train_and_validate", LOOP +
+         "    loss_fn = nn.NLLLoss()\n    history = []\n"
+         "    for epoch in range(epochs):\n        model.train()\n" + STEPS +
+         "        model.eval()\n"
+         "        with torch.no_grad():\n"
+         "            history.append((model(x_val).argmax(dim=1) == y_val).float().mean().item())\n"
+         "    return history\n", _contract("train_and_validate")),
     # wrong: tensors instead of floats
     Impl("returns_tensors", "train_and_validate", LOOP +
          "    loss_fn = nn.CrossEntropyLoss()\n    history = []\n"
@@ -252,6 +277,11 @@ SEQUENCE = [
     Impl("rand_like", "SequenceDropout", SEQ_HEAD +
          "        u = torch.rand_like(x[:, :1, :])\n"
          "        return torch.where(u >= self.p, x / (1 - self.p), torch.zeros_like(x))\n"),
+    # wrong: rejects p = 0, which the contract allows (0 <= p < 1)
+    Impl("rejects_p0", "SequenceDropout", SEQ_HEAD.replace(
+        "        self.p = p\n", "        if not 0 < p < 1:\n            raise ValueError('p must lie in (0, 1)')\n        self.p = p\n") +
+         "        keep = torch.bernoulli(torch.full((batch, 1, features), 1 - self.p, device=x.device, dtype=x.dtype))\n"
+         "        return x * keep / (1 - self.p)\n", _contract("SequenceDropout")),
     # wrong: the mask kept as a buffer so that .to(device) moves it: now it is drawn once and reused
     Impl("cached_buffer", "SequenceDropout",
          "class SequenceDropout(nn.Module):\n"
