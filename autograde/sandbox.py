@@ -361,10 +361,12 @@ def command(kernel_cmd: list[str], spec: Spec, cgroup: Cgroup | None = None) -> 
     args = [info["bwrap"], "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--hostname", "grader-sandbox", *_system_binds()]
-    for p in python_paths():
-        args += ["--ro-bind", p, p]
+    # The private /tmp first: a bind listed before it would be hidden under it, and the course (its .venv
+    # included) may itself live below /tmp, as in a fresh clone made with mktemp.
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
              "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    for p in python_paths():
+        args += ["--ro-bind", p, p]
     if spec.device.startswith("cuda"):  # the GPU's device nodes and the driver's files
         for dev in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(dev), str(dev)]
