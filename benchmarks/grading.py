@@ -144,6 +144,35 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d"), "load_before": os.getloadavg()[0]}
 
 
+def summary(res: dict) -> str:
+    """The README's tables (Markdown) from a results file."""
+    m = res["machine"]
+    lines = [f"Measured on {m['cpu']} ({m['cores']} cores), torch {m['torch']}, {m['date']}, load average "
+             f"{m['load_before']:.2f} at the start; medians of {res['repeats']} runs alternated in one run.", "",
+             "| assignment | floor (`jupyter execute`) | `autograde grade` | `--no-sandbox` | `nbgrader autograde` "
+             "| grade / floor | grade / nbgrader | sandbox cost |", "|---|---|---|---|---|---|---|---|"]
+    for aid, r in res["assignments"].items():
+        t = r["median_s"]
+        lines.append(f"| {aid} | {t['floor (jupyter execute)']:.1f} s | {t['autograde grade']:.1f} s | "
+                     f"{t['autograde grade --no-sandbox']:.1f} s | {t['nbgrader autograde']:.1f} s | "
+                     f"{r['ratio_to_floor']:.2f} | {r['ratio_to_nbgrader']:.2f} | {r['sandbox_cost_ratio']:.2f} |")
+    parts = list(next(iter(res["assignments"].values()))["breakdown_median_s"])
+    lines += ["", "Where `autograde grade`'s time goes (medians, seconds; the parts marked *beside* overlap others):", "",
+              "| assignment | " + " | ".join(parts) + " |", "|---|" + "---|" * len(parts)]
+    for aid, r in res["assignments"].items():
+        lines.append(f"| {aid} | " + " | ".join(f"{r['breakdown_median_s'].get(k, float('nan')):.2f}" for k in parts) + " |")
+    if "batch" in res:
+        b = res["batch"]
+        lines += ["", f"A class: `autograde batch` over {b['submissions']} submissions of {CLASS_ASSIGNMENT} (solution, "
+                  f"release and buggy notebooks in turn): `--jobs 1` {b['jobs1_s']:.0f} s "
+                  f"({b['per_submission_jobs1_s']:.1f} s per submission"
+                  + (f", {b['per_submission_to_one_grade']:.2f} x one `autograde grade` call on the solution"
+                     if "per_submission_to_one_grade" in b else "")
+                  + f"), `--jobs 2` {b['jobs2_s']:.0f} s: {b['speedup_jobs2']:.2f} x faster."]
+    lines += ["", f"Peak resident memory of any grader or kernel process: {res['peak_rss_any_process_mb']:.0f} MB."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     from autograde.grade import assignments
 
@@ -153,7 +182,11 @@ def main() -> None:
     ap.add_argument("--only", action="append", help="assignment(s) to time (default: all)")
     ap.add_argument("--no-batch", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--summary", action="store_true", help="print the README's tables from --out and exit")
     args = ap.parse_args()
+    if args.summary:
+        print(summary(json.loads(Path(args.out).read_text())))
+        return
     out: dict = {"machine": machine(), "repeats": args.repeats, "assignments": {}}
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
