@@ -160,7 +160,7 @@ def summary(res: dict) -> str:
     lines += ["", "Where `autograde grade`'s time goes (medians, seconds; the parts marked *beside* overlap others):", "",
               "| assignment | " + " | ".join(parts) + " |", "|---|" + "---|" * len(parts)]
     for aid, r in res["assignments"].items():
-        lines.append(f"| {aid} | " + " | ".join(f"{r['breakdown_median_s'].get(k, float('nan')):.2f}" for k in parts) + " |")
+        lines.append(f"| {aid} | " + " | ".join(f"{r['breakdown_median_s'][k]:.2f}" if k in r["breakdown_median_s"] else "-" for k in parts) + " |")
     if "batch" in res:
         b = res["batch"]
         lines += ["", f"A class: `autograde batch` over {b['submissions']} submissions of {CLASS_ASSIGNMENT} (solution, "
