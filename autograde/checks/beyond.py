@@ -146,10 +146,19 @@ def _out(j, name, cid, shape=None, dtype=None, key="out", what="the output") -> 
     return arr if arr is None or arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
-def independent(j, name: str, a: np.ndarray, b: np.ndarray, p: float, what: str, mistake: str) -> bool:
-    """Two boolean masks drawn independently, judged exactly against their *observed* rates
-    (``properties.independent``), so a wrong rate costs only the rate property."""
-    return prop.independent(j, name, a, b, p, what, mistake)
+def _x_shaped_first(j) -> np.ndarray | None:
+    """The opening of the elementwise contracts (Gaussian dropout, DropPath): the first training output is a
+    tensor of x's shape, float32, on the plan's device; else those properties fail and None."""
+    x = j.input_array("x")
+    first = _out(j, "returns a tensor", f"t{RATES[1]}")
+    if first is None:
+        return None
+    j.ok("returns a tensor")
+    if not j.expect("shape", first.shape == x.shape, f"expected the shape of x, {x.shape}, got {first.shape}"):
+        return None
+    prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
+    prop.cuda_note(j)
+    return first
 
 
 def _raises(j, name, cases, what="p") -> None:
@@ -213,7 +222,7 @@ def _generator(j, ids, to_mask, mistake_ignored, shape) -> None:
     if j.expect("generator honoured", np.array_equal(g1, g2),
                 "two calls with generators seeded alike gave different results: draw from the generator argument "
                 "(torch.rand(..., generator=generator)) instead of the global random state"):
-        independent(j, "generator seed matters", to_mask(g1), to_mask(g3), 0.3, "draws from differently seeded generators",
+        prop.independent(j, "generator seed matters", to_mask(g1), to_mask(g3), 0.3, "draws from differently seeded generators",
                     mistake_ignored)
 
 
@@ -766,14 +775,14 @@ def _dc_safety_judge(j):
             return
         masks[cid] = _masked_weight(out, DC_IN) == 0
     j.ok("returns a tensor")
-    independent(j, "fresh mask each call", masks["a"], masks["b"], 0.3, "two calls' weight masks",
+    prop.independent(j, "fresh mask each call", masks["a"], masks["b"], 0.3, "two calls' weight masks",
                 "the same mask comes back every call (a seed set inside the function, or a mask cached?)")
     for p, cid in ((0.3, "a"), (0.8, "c")):
         m = masks[cid]
-        independent(j, f"weights into one unit independent at p={p}", m[:, 0::2], m[:, 1::2], p, "weights from neighbouring inputs",
+        prop.independent(j, f"weights into one unit independent at p={p}", m[:, 0::2], m[:, 1::2], p, "weights from neighbouring inputs",
                     "whole rows of the weight mask are dropped together: that is dropout on the output units; DropConnect "
                     "draws one coin per weight (a mask of weight's full shape)")
-        independent(j, f"weights from one input independent at p={p}", m[0::2], m[1::2], p, "weights into neighbouring units",
+        prop.independent(j, f"weights from one input independent at p={p}", m[0::2], m[1::2], p, "weights into neighbouring units",
                     "every unit drops the same inputs: a mask of shape (1, in_features) is dropout on x, not DropConnect; "
                     "draw one coin per weight")
     _generator(j, ("g1", "g2", "g3"), lambda out: _masked_weight(out, DC_IN) == 0, "the generator's seed seems to be ignored",
@@ -918,14 +927,8 @@ def _g_contract_plan(plan, rng):
 
 def _g_contract_judge(j):
     x, xs = j.input_array("x"), j.input_array("x_small")
-    first = _out(j, "returns a tensor", f"t{RATES[1]}")
-    if first is None:
+    if _x_shaped_first(j) is None:
         return
-    j.ok("returns a tensor")
-    if not j.expect("shape", first.shape == x.shape, f"expected the shape of x, {x.shape}, got {first.shape}"):
-        return
-    prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
-    prop.cuda_note(j)
     for p in RATES:
         out = _out(j, f"noise mean 1 at p={p}", f"t{p}", x.shape)
         if out is None:
@@ -972,11 +975,11 @@ def _g_safety_judge(j):
             return
     j.ok("returns a tensor")
     above = {cid: _noise(o, x) > 1 for cid, o in outs.items()}  # each entry's noise above its median, 1
-    independent(j, "fresh noise each call", above["a"], above["b"], 0.3, "two calls' noise signs (above or below 1)",
+    prop.independent(j, "fresh noise each call", above["a"], above["b"], 0.3, "two calls' noise signs (above or below 1)",
                 "the same noise comes back every call (a seed set inside the function, or the noise cached?)")
-    independent(j, "rows independent", above["a"][0::2], above["a"][1::2], 0.3, "neighbouring rows' noise signs",
+    prop.independent(j, "rows independent", above["a"][0::2], above["a"][1::2], 0.3, "neighbouring rows' noise signs",
                 "one noise row seems to be shared by every row: draw noise with x's full shape")
-    independent(j, "columns independent", above["a"][:, 0::2], above["a"][:, 1::2], 0.3, "neighbouring columns' noise signs",
+    prop.independent(j, "columns independent", above["a"][:, 0::2], above["a"][:, 1::2], 0.3, "neighbouring columns' noise signs",
                 "the noise of neighbouring entries is not independent: draw noise with x's full shape, one value per entry")
     _generator(j, ("g1", "g2", "g3"), lambda out: _noise(out, x) > 1, "the generator's seed seems to be ignored", x.shape)
     _global_seed(j, x.shape)
@@ -1059,14 +1062,8 @@ def _dp_contract_plan(plan, rng):
 
 def _dp_contract_judge(j):
     x, xs = j.input_array("x"), j.input_array("x_small")
-    first = _out(j, "returns a tensor", f"t{RATES[1]}")
-    if first is None:
+    if _x_shaped_first(j) is None:
         return
-    j.ok("returns a tensor")
-    if not j.expect("shape", first.shape == x.shape, f"expected the shape of x, {x.shape}, got {first.shape}"):
-        return
-    prop.dtype_device(j, f"t{RATES[1]}", "torch.float32", j.plan.device)
-    prop.cuda_note(j)
     for p in RATES:
         out = _out(j, f"drop rate at p={p}", f"t{p}", x.shape)
         if out is None:
@@ -1132,11 +1129,11 @@ def _dp_safety_judge(j):
             return
         samples[cid] = _per_sample(out == 0)[1]
     j.ok("returns a tensor")
-    independent(j, "fresh mask each call", samples["a"], samples["b"], 0.3, "two calls' per-sample decisions",
+    prop.independent(j, "fresh mask each call", samples["a"], samples["b"], 0.3, "two calls' per-sample decisions",
                 "the same samples are dropped on every call (a seed set inside the function, or a mask cached?)")
     for p, cid in ((0.3, "a"), (0.8, "c")):
         s = samples[cid]
-        independent(j, f"samples independent at p={p}", s[0::2], s[1::2], p, "neighbouring samples' decisions",
+        prop.independent(j, f"samples independent at p={p}", s[0::2], s[1::2], p, "neighbouring samples' decisions",
                     "neighbouring samples are kept or dropped together: draw one independent value per sample")
     _generator(j, ("g1", "g2", "g3"), lambda out: _per_sample(out == 0)[1], "the generator's seed seems to be ignored", x.shape)
     _global_seed(j, x.shape)
