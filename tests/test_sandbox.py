@@ -4,8 +4,11 @@ A fresh clone made with ``mktemp -d`` puts the course, its ``.venv`` included, b
 mounts a private tmpfs. A bind listed before that tmpfs is hidden under it, and the kernel then finds no Python.
 """
 
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -19,14 +22,14 @@ def _spec(tmp_path):
     return sandbox.Spec(box=box, memory_mb=None)
 
 
-def test_a_python_installation_below_tmp_runs_in_the_sandbox(tmp_path, monkeypatch):
+def test_a_python_installation_below_tmp_runs_in_the_sandbox(tmp_path, monkeypatch, request):
     """The course's packages, bound from a folder below /tmp, are importable inside the sandbox."""
     if sandbox.support()["error"]:
         pytest.skip(f"no sandbox here: {sandbox.support()['error']}")
-    course = tmp_path / "course"
-    (course / "pkg_below_tmp").mkdir(parents=True)
+    course = Path(tempfile.mkdtemp(prefix="course-", dir="/tmp"))  # below /tmp whatever TMPDIR says
+    request.addfinalizer(lambda: shutil.rmtree(course, ignore_errors=True))
+    (course / "pkg_below_tmp").mkdir()
     (course / "pkg_below_tmp" / "__init__.py").write_text("WHERE = 'below /tmp'\n")
-    assert str(course).startswith("/tmp/")
     original = sandbox.python_paths
     monkeypatch.setattr(sandbox, "python_paths", lambda: [*original(), str(course)])
     code = f"import sys; sys.path.insert(0, {str(course)!r}); import pkg_below_tmp; print(pkg_below_tmp.WHERE)"
