@@ -58,10 +58,10 @@ system-deps:
 WORKERS := $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) )))
 
 test: system-deps $(STAMP) $(VENDOR)/embed.js
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab exercises/

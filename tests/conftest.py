@@ -27,9 +27,26 @@ def pytest_runtest_setup(item):
             pytest.skip(f"the machine is loaded (load average {load:.1f} on {cores} cores): wall-clock speed is not tested now")
 
 
+# The test files that take longest, longest first (seconds each took under `make test`'s load in a fresh
+# clone, 2026-12-05: the book build about 860 and the browser's visits after it, then export 650, checks_cost
+# 410, grade_notebook 410, batch 320, hostile 280, checks_robustness 270, observed_rates 220, release 170,
+# faults 160). `make test` passes --no-loadscope-reorder so that pytest-xdist starts the files in this order:
+# by default it starts the files with the most tests first, which started the book build (the longest chain:
+# the build, then the browser's visits of the built pages) nine minutes into the run, and the whole run
+# waited on it at the end. test_browser.py waits for the build test_book.py starts (conftest's lock).
+SLOWEST_FIRST = [
+    "test_book.py", "test_browser.py", "test_export.py", "test_checks_cost.py", "test_grade_notebook.py",
+    "test_batch.py", "test_hostile.py", "test_checks_robustness.py", "test_observed_rates.py", "test_release.py",
+    "test_faults.py", "test_checks_bernoulli_masks.py", "test_checks_cnn_dropout.py", "test_checks_beyond.py",
+    "test_checks_ensemble.py", "test_checks_inverted_dropout.py",
+]
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file is kept
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="no CUDA device on this machine: CUDA paths are tested on a GPU machine only")
