@@ -184,6 +184,7 @@ class PageReport:
     sliders: list[dict] = dataclasses.field(default_factory=list)
     answers: list[dict] = dataclasses.field(default_factory=list)
     axe: list[dict] = dataclasses.field(default_factory=list)
+    axe_left_out: int = 0  # code and math blocks made of styles axe had already checked, taken out before it ran
     title: str = ""
 
 
@@ -325,6 +326,34 @@ JS_ANSWER_VISIBLE = """(i) => { const el = document.querySelector(`[data-answer-
       : Array.from(el.children).filter(c => !c.classList.contains('admonition-title'));
   return content.some(c => c.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })); }"""
 
+# axe-core's time grows with the page's elements, whatever part of the page it is asked to check: on chapter
+# 7 (27 000 elements, 23 000 of them highlighted code and typeset math) one run took 16 s, 3.6 s with the code
+# blocks and math containers gone. Those blocks come from the same two templates (Pygments, MathJax) on every
+# page, so each is checked where one of its text styles (colour, background behind it, font size and weight,
+# opacity, shadow: all colour contrast depends on) first appears in the browser session; a block made only
+# of styles already checked is taken out of the page before axe runs (the visit's other steps are done by
+# then). Returns the styles now checked and how many blocks were taken out.
+JS_LEAVE_OUT_SEEN_BLOCKS = """(seen) => {
+  const known = new Set(seen);
+  const behind = (el) => { for (let e = el; e; e = e.parentElement) {
+      const bg = getComputedStyle(e).backgroundColor;
+      if (bg && bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') return bg; } return 'none'; };
+  const looks = (block) => { const out = new Set();
+    for (const el of [block, ...block.querySelectorAll('*')]) {
+      if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+      const s = getComputedStyle(el);
+      out.add([s.color, behind(el), s.fontSize, s.fontWeight, s.opacity, s.textShadow].join('|')); }
+    return out; };
+  const blocks = [...document.querySelectorAll('pre, mjx-container')]
+      .filter(b => !(b.parentElement && b.parentElement.closest('pre, mjx-container')));
+  let removed = 0;
+  for (const block of blocks) {
+    const mine = looks(block);
+    if ([...mine].every(l => known.has(l))) { block.remove(); removed += 1; }
+    else mine.forEach(l => known.add(l));
+  }
+  return { seen: [...known], removed }; }"""
+
 JS_AXE = """async () => {
   const result = await axe.run(document, { resultTypes: ['violations'] });
   return result.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
@@ -375,8 +404,11 @@ def raw_tex(snippets: list[str]) -> list[str]:
 
 
 def visit(context, base: str, page_path: str, network: Network, *, axe: bool = True,
-          interact: bool = True) -> PageReport:
-    """Load ``page_path`` in a new tab and report what a reader would meet (see the module docstring)."""
+          interact: bool = True, axe_seen: set[str] | None = None) -> PageReport:
+    """Load ``page_path`` in a new tab and report what a reader would meet (see the module docstring).
+
+    ``axe_seen``: the text styles of code and math blocks axe already checked on earlier pages of this
+    browser session (see JS_LEAVE_OUT_SEEN_BLOCKS); updated in place. None: this page alone."""
     report = PageReport(page_path)
     page = context.new_page()
     aborted_before = len(network.external)
@@ -407,15 +439,20 @@ def visit(context, base: str, page_path: str, network: Network, *, axe: bool = T
         report.raw_tex = raw_tex(_step(report, "text", page.evaluate, JS_PROSE) or [])
         report.images = _step(report, "images", page.evaluate, JS_IMAGES) or []
         report.widgets = _step(report, "widgets", page.evaluate, JS_WIDGETS) or {}
-        if axe:
+        if interact:
+            report.sliders = [_move_slider(page, report, i) for i in range(report.widgets.get("sliders", 0))]
+            report.answers = _check_answers(page, report)
+        if axe:  # last: it may take repeated code and math blocks out of the page (JS_LEAVE_OUT_SEEN_BLOCKS)
             if not AXE.is_file():
                 report.steps_failed.append(f"axe-core: {AXE.relative_to(ROOT)} is missing: run `make test` "
                                            "(its `npm ci` installs axe-core from package-lock.json)")
             elif _step(report, "axe-core inject", page.add_script_tag, path=str(AXE)) is not FAILED:
+                seen = axe_seen if axe_seen is not None else set()
+                lean = _step(report, "leave out checked blocks", page.evaluate, JS_LEAVE_OUT_SEEN_BLOCKS, sorted(seen))
+                if lean:
+                    seen.update(lean["seen"])
+                    report.axe_left_out = lean["removed"]
                 report.axe = _step(report, "axe-core run", page.evaluate, JS_AXE) or []
-        if interact:
-            report.sliders = [_move_slider(page, report, i) for i in range(report.widgets.get("sliders", 0))]
-            report.answers = _check_answers(page, report)
     finally:
         page.wait_for_timeout(100)  # let late console messages and requests arrive
         report.external_requests = network.external[aborted_before:]
