@@ -9,7 +9,9 @@ own sandboxed kernel. A worker that dies (killed, out of memory) costs only the 
 grading: the pool starts a new worker and the other submissions go on. Every submission has a deadline
 enforced by this parent process (the notebook's total time limit plus a margin for set-up and judging);
 past it, the worker is killed and the submission reported. Imports, the instructor's source notebooks and
-the sandbox check are done once per worker, not once per submission.
+the sandbox check are done once per worker, not once per submission, and while a worker grades one
+submission it starts the kernel for its next one (``kernel.prestart``): still a fresh sandboxed kernel, in
+its own scratch folder and cgroup, for every submission, with its start-up and imports off the clock.
 
 Durability. A submission's result is written to ``<results>/<student>/<assignment>/result.json`` with an
 atomic rename, after its grades reached the gradebook and its feedback was written, so a batch killed at
@@ -121,7 +123,7 @@ def _grade_one(sub: Submission, device: str, seed: int | None, limits: Limits) -
     """Runs in a worker process. Always returns a result dict; errors become an 'error' field."""
     t0 = time.monotonic()
     try:
-        report = grade_notebook(sub.path, sub.assignment, device, seed=seed, limits=limits)
+        report = grade_notebook(sub.path, sub.assignment, device, seed=seed, limits=limits, prestart_next=True)
     except GradingError as exc:
         report = _error(sub, str(exc))
     except Exception as exc:  # a grader bug must not lose the batch; it is reported per submission

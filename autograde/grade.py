@@ -5,8 +5,9 @@
 3. ``build_plans``: for every check of every test cell, the plan (inputs drawn from a seed of this
    grading run; plain numpy/JSON data). Built in a thread while the kernel starts, and written into the
    kernel's box before the first probe cell runs.
-4. ``kernel.execute``: the assembled notebook in a fresh sandboxed kernel; probe cells write raw records,
-   timing cells are timed by the grader's clock against the reference it runs itself.
+4. ``kernel.execute``: the assembled notebook in a fresh sandboxed kernel (in a batch, one a worker started
+   while it graded the previous submission); probe cells write raw records, timing cells are timed by the
+   grader's clock against the reference it runs itself.
 5. ``judge_tests``: records read back through ``autograde.records`` (validated against the plans) and
    judged here, outside the student's process.
 """
@@ -185,7 +186,10 @@ def grade_notebook(
     cell_timeout: int | None = None,
     root: Path = COURSE_ROOT,
     limits: Limits | None = None,
+    prestart_next: bool = False,
 ) -> dict:
+    """Grade one notebook (the steps in the module docstring). ``prestart_next``: also start a kernel for
+    the next call in this process with the same limits and device (``autograde batch``'s workers)."""
     import time
 
     started = time.perf_counter()
@@ -210,7 +214,10 @@ def grade_notebook(
             raise GradingError(str(exc)) from None
     run_seed = secrets.randbits(32) if seed is None else int(seed)
     layout = _timed_layout(specs)
-    with kernel.Scratch() as scratch, concurrent.futures.ThreadPoolExecutor(1) as pool:
+    spare = kernel.take_spare(limits, device)  # started while this process graded the previous submission
+    if prestart_next:
+        kernel.prestart(limits, device)  # the next submission's kernel boots beside this grading
+    with (spare.scratch if spare else kernel.Scratch()) as scratch, concurrent.futures.ThreadPoolExecutor(1) as pool:
         # Plans are built and written while the kernel starts; the first probe cell waits for them.
         planning = {}
 
@@ -247,7 +254,7 @@ def grade_notebook(
             return refs[key]
 
         run_nb = notebook.assemble(source_nb, nb, lambda gid: scratch.box / "probes" / gid, lambda gid: layout.get(gid, ()))
-        run = kernel.execute(run_nb, scratch, limits, device, before_cell, reference)
+        run = kernel.execute(run_nb, scratch, limits, device, before_cell, reference, spare)
         plans, unwritten = ready.result()
         warmed.result()
         judging: dict[str, float] = {}

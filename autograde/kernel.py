@@ -12,6 +12,10 @@
 - Timing cells (``autograde.timed`` in a cell's metadata) are measured by the grader's own clock, from
   sending the request to receiving the reply, alternating with a reference operation the grader runs
   itself: the student's process never reports its own speed.
+- Every kernel imports torch as it starts (``PRELOAD``; no name is left in the student's namespace), and a
+  batch worker starts the next submission's kernel, in its own scratch folder, cgroup and sandbox, while it
+  grades the current one (``prestart`` / ``take_spare``): one fresh kernel per submission as before, with
+  its start-up and imports done beside the previous grading instead of on the class's clock.
 """
 
 from __future__ import annotations
@@ -100,6 +104,93 @@ class Run:
 
     def add(self, what: str, seconds: float) -> None:
         self.seconds[what] = self.seconds.get(what, 0.0) + seconds
+
+
+# What every kernel runs as it starts, before any cell: the imports every assignment's first cell and the
+# grader's probe cells make, so that a kernel started ahead of time (``prestart``) has done them too. The
+# names are deleted again: a submission that forgets ``import torch`` still fails as it would elsewhere.
+PRELOAD = "import numpy as _autograde_preload, torch as _autograde_preload; del _autograde_preload"
+
+# One event loop per process for every kernel it drives: a kernel started ahead of time belongs to the
+# loop that started it, and grading it later must happen in the same loop.
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _run(coro):
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(coro)
+
+
+@dataclass
+class Spare:
+    """A kernel started ahead of time for the next submission: its own scratch folder, cgroup and sandbox."""
+
+    scratch: Scratch
+    cgroup: object
+    km: object
+    spec: object
+    fits: tuple  # (limits, device) it was started for
+
+
+_spare: Spare | None = None
+
+
+def _fits(limits: Limits, device: str) -> tuple:
+    import dataclasses
+
+    return (*dataclasses.astuple(limits), device)
+
+
+def prestart(limits: Limits, device: str) -> None:
+    """Start a kernel now for the next ``execute`` with the same limits and device (``autograde batch``'s
+    workers call this while they grade). It boots and imports beside the current grading; nothing of any
+    submission is in it until ``take_spare`` hands it to one."""
+    global _spare
+    discard_spare()
+    scratch = Scratch()
+    cgroup = None
+    try:
+        if limits.sandbox:
+            cgroup = sandbox.Cgroup.create(limits.memory_mb if not device.startswith("cuda") else None, limits.processes)
+        km, spec = _kernel_manager(scratch, limits, device, 0, cgroup)
+        _run(km.start_kernel(env=sandbox.environment(spec), cwd=str(scratch.box / "work"),
+                             stdout=scratch.log, stderr=scratch.log))
+    except Exception:  # noqa: BLE001 - no spare then; the next grading starts its own kernel as usual
+        if cgroup:
+            cgroup.remove()
+        scratch.__exit__()
+        return
+    _spare = Spare(scratch, cgroup, km, spec, _fits(limits, device))
+
+
+def take_spare(limits: Limits, device: str) -> Spare | None:
+    """The kernel ``prestart`` started, if it was started for these limits and device and is still alive."""
+    global _spare
+    spare, _spare = _spare, None
+    if spare is None:
+        return None
+    proc = getattr(getattr(spare.km, "provisioner", None), "process", None)
+    if spare.fits != _fits(limits, device) or proc is None or proc.poll() is not None:
+        _drop(spare)
+        return None
+    return spare
+
+
+def discard_spare() -> None:
+    global _spare
+    spare, _spare = _spare, None
+    if spare is not None:
+        _drop(spare)
+
+
+def _drop(spare: Spare) -> None:
+    _run(_shutdown(spare.km))
+    if spare.cgroup:
+        spare.cgroup.kill_all()
+        spare.cgroup.remove()
+    spare.scratch.__exit__()
 
 
 def _box_bytes(box: Path, cap_entries: int = 20_000) -> int:
@@ -199,7 +290,7 @@ def _kernel_manager(scratch: Scratch, limits: Limits, device: str, attempt: int,
 
     class SandboxedKernelManager(AsyncKernelManager):  # nbclient drives an async manager; a blocking one stalls its loop
         def format_kernel_cmd(self, extra_arguments=None):
-            cmd = super().format_kernel_cmd(extra_arguments)
+            cmd = [*super().format_kernel_cmd(extra_arguments), f"--IPKernelApp.exec_lines={PRELOAD}"]
             return sandbox.command(cmd, spec, cgroup) if limits.sandbox else cmd
 
     km = SandboxedKernelManager(kernel_name="python3")
@@ -220,22 +311,26 @@ def _kernel_manager(scratch: Scratch, limits: Limits, device: str, attempt: int,
 
 def execute(nb, scratch: Scratch, limits: Limits, device: str = "cpu",
             before_cell: Callable[[dict], Awaitable[None]] | None = None,
-            references: Callable[[str], Callable[[], object] | None] | None = None) -> Run:
+            references: Callable[[str], Callable[[], object] | None] | None = None,
+            spare: Spare | None = None) -> Run:
     """Run ``nb`` in a fresh sandboxed kernel in ``scratch.box/work``; never raises for a student's fault.
 
     ``before_cell(metadata)`` is awaited before each cell that carries ``autograde`` metadata (the grader
     uses it to make sure a probe's plans are written); ``references(key)`` gives the reference operation
-    to time before each timing cell of ``key``.
+    to time before each timing cell of ``key``. ``spare``: a kernel ``prestart`` started in ``scratch``
+    (``take_spare``), used for the first attempt; a restart after a crash always starts a new kernel.
     """
-    return asyncio.run(_execute(nb, scratch, limits, device, before_cell, references))
+    return _run(_execute(nb, scratch, limits, device, before_cell, references, spare))
 
 
-async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
+async def _execute(nb, scratch, limits, device, before_cell, references, spare=None) -> Run:
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     run = Run()
-    if limits.sandbox:
+    if spare is not None:
+        cgroup = spare.cgroup
+    elif limits.sandbox:
         cgroup = sandbox.Cgroup.create(limits.memory_mb if not device.startswith("cuda") else None, limits.processes)
     else:
         cgroup = None
@@ -308,14 +403,18 @@ async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
                 nb.cells = copy.deepcopy(original_cells)
                 for i in skipped:
                     nb.cells[i].source = "# skipped by the grader: this cell stopped the kernel"
-            km, spec = _kernel_manager(scratch, limits, device, attempt, cgroup)
+            if attempt == 0 and spare is not None:
+                km, spec = spare.km, spare.spec
+            else:
+                km, spec = _kernel_manager(scratch, limits, device, attempt, cgroup)
             if run.protections is None:
                 run.protections = sandbox.protections(spec, cgroup, limits.memory_mb) if limits.sandbox else sandbox.unsandboxed()
             client = CappedClient(
                 nb, km=km, timeout=limits.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
                 record_timing=False, store_widget_state=False, resources={"metadata": {"path": str(scratch.box / "work")}},
             )
-            died = False
+            died = stopped_early = False
+            notes_before = len(run.notes)
             with _Watchdog(km, limits, start, scratch.box, cgroup) as dog:
                 try:
                     # The kernel's own stderr (ipykernel's start-up chatter, crash messages) goes to a log the
@@ -325,6 +424,7 @@ async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
                 except DeadKernelError:
                     died = True
                 except Exception as exc:  # a timeout the kernel did not answer, a broken kernel start, ...
+                    stopped_early = True
                     run.notes.append(f"the notebook stopped early: {type(exc).__name__}: {str(exc)[:300]}")
                 finally:
                     import atexit
@@ -337,6 +437,12 @@ async def _execute(nb, scratch, limits, device, before_cell, references) -> Run:
                 run.notes.append(dog.reason)
             elif cgroup and cgroup.oom_kills():
                 run.notes.append(f"the kernel ran out of memory (the limit is {limits.memory_mb} MB) and was stopped")
+            if attempt == 0 and spare is not None and client.running is None and (died or stopped_early) and not dog.reason:
+                # The kernel started ahead of time failed before this notebook's first cell (it died while idle,
+                # or never answered): not the student's doing, so the notebook starts again in a new kernel.
+                del run.notes[notes_before:]
+                spare = None
+                continue
             if not died:
                 break
             cell = client.running
