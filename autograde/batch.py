@@ -9,9 +9,10 @@ own sandboxed kernel. A worker that dies (killed, out of memory) costs only the 
 grading: the pool starts a new worker and the other submissions go on. Every submission has a deadline
 enforced by this parent process (the notebook's total time limit plus a margin for set-up and judging);
 past it, the worker is killed and the submission reported. Imports, the instructor's source notebooks and
-the sandbox check are done once per worker, not once per submission, and while a worker grades one
-submission it starts the kernel for its next one (``kernel.prestart``): still a fresh sandboxed kernel, in
-its own scratch folder and cgroup, for every submission, with its start-up and imports off the clock.
+the sandbox check are done once per worker, not once per submission. With fewer workers than cores, while a
+worker grades one submission it starts the kernel for its next one (``kernel.prestart``): still a fresh
+sandboxed kernel, in its own scratch folder and cgroup, for every submission, with its start-up and imports
+done on a core that would otherwise idle.
 
 Durability. A submission's result is written to ``<results>/<student>/<assignment>/result.json`` with an
 atomic rename, after its grades reached the gradebook and its feedback was written, so a batch killed at
@@ -119,11 +120,11 @@ def content_key(sub: Submission, device: str) -> str:
 write_atomic = safe_io.write_atomic  # kept under its old name for callers outside the package
 
 
-def _grade_one(sub: Submission, device: str, seed: int | None, limits: Limits) -> dict:
+def _grade_one(sub: Submission, device: str, seed: int | None, limits: Limits, prestart: bool = False) -> dict:
     """Runs in a worker process. Always returns a result dict; errors become an 'error' field."""
     t0 = time.monotonic()
     try:
-        report = grade_notebook(sub.path, sub.assignment, device, seed=seed, limits=limits, prestart_next=True)
+        report = grade_notebook(sub.path, sub.assignment, device, seed=seed, limits=limits, prestart_next=prestart)
     except GradingError as exc:
         report = _error(sub, str(exc))
     except Exception as exc:  # a grader bug must not lose the batch; it is reported per submission
@@ -290,9 +291,13 @@ def run(
 
     run_id = uuid.uuid4().hex[:8]
     deadline = limits.total_timeout + DEADLINE_MARGIN
+    # A worker starts its next kernel ahead of time only where a core would otherwise idle: with a worker per
+    # core the cores are busy anyway, and a spare kernel per worker would only hold memory (benchmarks/grading.py,
+    # 40 submissions of 02 on 2 cores: --jobs 1 223 s without, 161 s with; --jobs 2 133 s without, 139 s with).
+    prestart = jobs < (os.cpu_count() or 1)
     try:
         with ProcessPool(max_workers=jobs, initializer=_worker_init, initargs=(run_id,)) as pool:
-            futures = {pool.schedule(_grade_one, args=(sub, device, seed, limits), timeout=deadline): (sub, key)
+            futures = {pool.schedule(_grade_one, args=(sub, device, seed, limits, prestart), timeout=deadline): (sub, key)
                        for sub, key in todo}
             bar = tqdm(as_completed(futures), total=len(futures), unit="notebook", disable=not progress, desc="grading")
             for fut in bar:

@@ -156,7 +156,11 @@ def summary(res: dict) -> str:
         lines.append(f"| {aid} | {t['floor (jupyter execute)']:.1f} s | {t['autograde grade']:.1f} s | "
                      f"{t['autograde grade --no-sandbox']:.1f} s | {t['nbgrader autograde']:.1f} s | "
                      f"{r['ratio_to_floor']:.2f} | {r['ratio_to_nbgrader']:.2f} | {r['sandbox_cost_ratio']:.2f} |")
-    parts = list(next(iter(res["assignments"].values()))["breakdown_median_s"])
+    found = dict.fromkeys(k for r in res["assignments"].values() for k in r["breakdown_median_s"])
+    order = ["process start and imports", "plan building", "imports for references", "sandbox and kernel start",
+             "student cells", "probe cells", "timing cells", "reading records", "verdicts", "grade_notebook in all"]
+    rank = lambda k: next((i for i, o in enumerate(order) if k.startswith(o)), len(order))  # noqa: E731
+    parts = sorted(found, key=rank)  # every part any assignment has, in the pipeline's order
     lines += ["", "Where `autograde grade`'s time goes (medians, seconds; the parts marked *beside* overlap others):", "",
               "| assignment | " + " | ".join(parts) + " |", "|---|" + "---|" * len(parts)]
     for aid, r in res["assignments"].items():
