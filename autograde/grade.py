@@ -253,7 +253,12 @@ def grade_notebook(
                 refs[key] = c.reference(plan) if c.reference else None
             return refs[key]
 
-        run_nb = notebook.assemble(source_nb, nb, lambda gid: scratch.box / "probes" / gid, lambda gid: layout.get(gid, ()))
+        try:
+            run_nb = notebook.assemble(source_nb, nb, lambda gid: scratch.box / "probes" / gid, lambda gid: layout.get(gid, ()))
+        except BaseException:
+            if spare:
+                kernel.drop(spare)  # never handed to execute, which would have shut it down
+            raise
         run = kernel.execute(run_nb, scratch, limits, device, before_cell, reference, spare)
         plans, unwritten = ready.result()
         warmed.result()

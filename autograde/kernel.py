@@ -77,9 +77,14 @@ class Scratch:
 
 
 def remove_tree(path: Path) -> None:
-    """``rm -rf``, also through folders the kernel made unwritable (chmod 000) to leave its files behind."""
+    """``rm -rf``, also through folders the kernel made unwritable (chmod 000) to leave its files behind.
+    A path that is already gone is left alone (the retry below must never touch the folder above it)."""
+    if not os.path.lexists(path):
+        return
 
     def retry(func, p, _exc):
+        if os.path.abspath(p) == os.path.abspath(path):  # the tree's own root: its parent is not ours to change
+            return
         try:
             os.chmod(os.path.dirname(p), 0o700)
             if os.path.isdir(p) and not os.path.islink(p):
@@ -173,7 +178,7 @@ def take_spare(limits: Limits, device: str) -> Spare | None:
         return None
     proc = getattr(getattr(spare.km, "provisioner", None), "process", None)
     if spare.fits != _fits(limits, device) or proc is None or proc.poll() is not None:
-        _drop(spare)
+        drop(spare)
         return None
     return spare
 
@@ -182,10 +187,11 @@ def discard_spare() -> None:
     global _spare
     spare, _spare = _spare, None
     if spare is not None:
-        _drop(spare)
+        drop(spare)
 
 
-def _drop(spare: Spare) -> None:
+def drop(spare: Spare) -> None:
+    """Shut a spare kernel down and remove its cgroup and scratch folder."""
     _run(_shutdown(spare.km))
     if spare.cgroup:
         spare.cgroup.kill_all()
