@@ -148,6 +148,11 @@ def _fits(limits: Limits, device: str) -> tuple:
     return (*dataclasses.astuple(limits), device)
 
 
+def _cgroup(limits: Limits, device: str):
+    """The cgroup one grading's kernels run in; on CUDA without a memory limit (the watchdog still watches)."""
+    return sandbox.Cgroup.create(limits.memory_mb if not device.startswith("cuda") else None, limits.processes)
+
+
 def prestart(limits: Limits, device: str) -> None:
     """Start a kernel now for the next ``execute`` with the same limits and device (``autograde batch``'s
     workers call this while they grade). It boots and imports beside the current grading; nothing of any
@@ -158,7 +163,7 @@ def prestart(limits: Limits, device: str) -> None:
     cgroup = None
     try:
         if limits.sandbox:
-            cgroup = sandbox.Cgroup.create(limits.memory_mb if not device.startswith("cuda") else None, limits.processes)
+            cgroup = _cgroup(limits, device)
         km, spec = _kernel_manager(scratch, limits, device, 0, cgroup)
         _run(km.start_kernel(env=sandbox.environment(spec), cwd=str(scratch.box / "work"),
                              stdout=scratch.log, stderr=scratch.log))
@@ -337,7 +342,7 @@ async def _execute(nb, scratch, limits, device, before_cell, references, spare=N
     if spare is not None:
         cgroup = spare.cgroup
     elif limits.sandbox:
-        cgroup = sandbox.Cgroup.create(limits.memory_mb if not device.startswith("cuda") else None, limits.processes)
+        cgroup = _cgroup(limits, device)
     else:
         cgroup = None
     budget: dict[str, int] = {}  # output bytes left and dropped, reset for every attempt below
