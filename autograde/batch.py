@@ -213,6 +213,29 @@ def _cleanup(run_id: str) -> None:
         remove_tree(d)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (``taskset``, a cpuset) and its cgroup's CPU quota
+    (``docker --cpus``, a Kubernetes limit), not the machine's count, which a container on a large host
+    overstates. joblib's ``cpu_count`` (loky) reads both, cgroup v1 and v2; ``LOKY_MAX_CPU_COUNT`` caps it."""
+    from joblib import cpu_count
+
+    return max(1, cpu_count())
+
+
+def workers(jobs: int | None, cores: int) -> tuple[int, int, bool]:
+    """``(jobs, threads per kernel, prestart)`` for ``--jobs`` (None: one worker per usable core).
+
+    Threads: the cores shared among the workers, so that kernels do not oversubscribe them. Prestart: a
+    worker starts its next kernel ahead of time only where a core would otherwise idle; with a worker per
+    core the cores are busy anyway and a spare kernel per worker would only hold memory
+    (benchmarks/grading.py, 40 submissions of 02 on 2 cores: --jobs 1 223 s without, 161 s with;
+    --jobs 2 133 s without, 139 s with)."""
+    if jobs is not None and jobs < 0:
+        raise GradingError(f"--jobs {jobs}: the number of workers must be at least 1 (or left out for one per core).")
+    jobs = jobs or cores
+    return jobs, max(1, cores // jobs), jobs < cores
+
+
 def run(
     path: Path,
     assignment: str | None = None,
@@ -234,7 +257,7 @@ def run(
 
     subs, course = discover(path, assignment)
     device = checks.resolve_device(device)
-    jobs = jobs or os.cpu_count() or 1
+    jobs, threads, prestart = workers(jobs, usable_cores())
     limits = limits or Limits()
     if limits.sandbox:
         try:
@@ -242,7 +265,7 @@ def run(
         except sandbox.SandboxUnavailable as exc:
             raise GradingError(str(exc)) from None
     if not limits.threads:
-        limits.threads = max(1, (os.cpu_count() or 1) // jobs)  # no oversubscription across workers
+        limits.threads = threads
     results = Path(results or course / "autograded")
     book = Gradebook(db_url) if db_url else None
     if book:  # prepare the gradebook before grading anything: a wrong --db fails now, not mid-batch
@@ -291,10 +314,6 @@ def run(
 
     run_id = uuid.uuid4().hex[:8]
     deadline = limits.total_timeout + DEADLINE_MARGIN
-    # A worker starts its next kernel ahead of time only where a core would otherwise idle: with a worker per
-    # core the cores are busy anyway, and a spare kernel per worker would only hold memory (benchmarks/grading.py,
-    # 40 submissions of 02 on 2 cores: --jobs 1 223 s without, 161 s with; --jobs 2 133 s without, 139 s with).
-    prestart = jobs < (os.cpu_count() or 1)
     try:
         with ProcessPool(max_workers=jobs, initializer=_worker_init, initargs=(run_id,)) as pool:
             futures = {pool.schedule(_grade_one, args=(sub, device, seed, limits, prestart), timeout=deadline): (sub, key)

@@ -13,12 +13,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-# jsonschema (which nbformat imports) loads rfc3987_syntax, when installed, for its optional "iri" format
-# check, and that module compiles a Lark grammar at import: about a second of every grader start on a
-# 2-core machine, for a format no notebook schema uses. Marking it absent makes jsonschema skip it.
-sys.modules.setdefault("rfc3987_syntax", None)
-
-
 def _print_report(report: dict) -> None:
     print(f"{report['notebook']}  ({report['assignment']}, device {report['device']}, seed {report['seed']})")
     for t in report["tests"]:
@@ -111,6 +105,22 @@ def cmd_checks(args) -> int:
     return 0
 
 
+def _at_least(lowest: int):
+    """An argparse type: a whole number >= ``lowest`` (a negative --jobs made the worker pool wait forever,
+    a zero time limit stopped every cell at once)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"{value} is too small: give a whole number of at least {lowest}")
+        return value
+
+    return parse
+
+
 def _common(p, json_flag: bool = True) -> None:
     from .grade import Limits
 
@@ -119,13 +129,13 @@ def _common(p, json_flag: bool = True) -> None:
     if json_flag:
         p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     p.add_argument("--seed", type=int, help="grader seed (default: drawn fresh and recorded in the result)")
-    p.add_argument("--cell-timeout", type=int, default=d.cell_timeout, help=f"seconds each cell may run (default {d.cell_timeout})")
-    p.add_argument("--total-timeout", type=int, default=d.total_timeout, help=f"seconds a whole notebook may run (default {d.total_timeout})")
-    p.add_argument("--memory-mb", type=int, default=d.memory_mb, help=f"memory a submission's kernel may use (default {d.memory_mb})")
-    p.add_argument("--output-kb", type=int, default=d.output_kb, help=f"output kept per submission, every message kind (default {d.output_kb})")
-    p.add_argument("--disk-mb", type=int, default=d.disk_mb, help=f"files a submission may write (default {d.disk_mb})")
-    p.add_argument("--processes", type=int, default=d.processes, help=f"processes and threads in a sandbox (default {d.processes})")
-    p.add_argument("--restarts", type=int, default=d.restarts,
+    p.add_argument("--cell-timeout", type=_at_least(1), default=d.cell_timeout, help=f"seconds each cell may run (default {d.cell_timeout})")
+    p.add_argument("--total-timeout", type=_at_least(1), default=d.total_timeout, help=f"seconds a whole notebook may run (default {d.total_timeout})")
+    p.add_argument("--memory-mb", type=_at_least(1), default=d.memory_mb, help=f"memory a submission's kernel may use (default {d.memory_mb})")
+    p.add_argument("--output-kb", type=_at_least(1), default=d.output_kb, help=f"output kept per submission, every message kind (default {d.output_kb})")
+    p.add_argument("--disk-mb", type=_at_least(1), default=d.disk_mb, help=f"files a submission may write (default {d.disk_mb})")
+    p.add_argument("--processes", type=_at_least(1), default=d.processes, help=f"processes and threads in a sandbox (default {d.processes})")
+    p.add_argument("--restarts", type=_at_least(0), default=d.restarts,
                    help=f"times a dead kernel is restarted, rerunning the notebook without the cell that killed it (default {d.restarts})")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code with NO isolation (only for code you trust); results say so")
@@ -142,7 +152,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="grade a class: an nbgrader submitted/ folder or a folder of notebooks")
     b.add_argument("path", help="submitted/<student>/<assignment>/*.ipynb, the course root holding it, or a folder of .ipynb")
     b.add_argument("--assignment", help="grade only this assignment (and use it for a flat folder)")
-    b.add_argument("--jobs", type=int, default=None, help="worker processes (default: the machine's cores)")
+    b.add_argument("--jobs", type=_at_least(1), default=None, help="worker processes (default: the cores this process may use: its CPU affinity and its container's CPU quota)")
     b.add_argument("--db", help="nbgrader gradebook URL to store grades in, e.g. sqlite:///gradebook.db")
     b.add_argument("--results", help="folder for result.json files (default: <course>/autograded)")
     b.add_argument("--csv", help="also write every stored result to this CSV file")
