@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+import autograde  # noqa: F401 - first: its __init__ keeps jsonschema from compiling a grammar (3 s per process)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

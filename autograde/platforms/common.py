@@ -37,9 +37,6 @@ from pathlib import Path
 
 from .. import __version__
 
-# As in autograde/cli.py: jsonschema (imported by nbformat) would otherwise compile an IRI grammar at start.
-sys.modules.setdefault("rfc3987_syntax", None)
-
 ROOT_ENV = "AUTOGRADE_PLATFORM_ROOT"
 CONFIG_NAME = "autograde_platform.json"
 SOURCE = Path(__file__).resolve().parents[2]  # the folder holding autograde/ and solutions/ on the platform
