@@ -14,8 +14,9 @@
    imports, plan building (beside the kernel start), sandbox and kernel start, student cells, probe cells,
    timing cells, reading records, verdicts).
 3. A class: ``autograde batch`` over ``--submissions`` notebooks of assignment 02 (solution, release and
-   buggy ones, round robin) with ``--jobs 1`` and ``--jobs 2`` (``--force``); the speed-up, and the cost
-   per submission at one worker against one ``autograde grade`` call measured above.
+   buggy ones, round robin) with ``--jobs 1`` and ``--jobs 2`` (``--force``), and ``--jobs 1`` pinned to
+   one core with ``taskset``; the speed-ups, the cores each kept busy, and the cost per submission at one
+   worker against one ``autograde grade`` call measured above.
 
 Not a test: timings depend on the machine. The README quotes a run on the 2-core reference machine.
 """
@@ -122,16 +123,32 @@ def make_class(root: Path, n: int) -> None:
         write(submission(CLASS_ASSIGNMENT, kinds[i % len(kinds)]), folder, CLASS_ASSIGNMENT)
 
 
+def busy_core_seconds() -> float:
+    """CPU time every core of the machine has spent busy since boot (/proc/stat), in core-seconds."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
 def batch(n: int, tmp: Path) -> dict:
+    """The class with --jobs 1 and --jobs 2 on the whole machine and, where taskset can pin it, --jobs 1 on
+    one core (what one worker does without a second core to start kernels ahead on), each with the cores
+    it kept busy on average (machine-wide, so run it on an otherwise idle machine)."""
     klass = tmp / "class"
     make_class(klass, n)
+    arms = {"jobs1": ([], 1), "jobs2": ([], 2)}
+    if shutil.which("taskset") and len(os.sched_getaffinity(0)) >= 2:
+        arms = {"jobs1_one_core": (["taskset", "-c", str(min(os.sched_getaffinity(0)))], 1), **arms}
     out = {}
-    for jobs in (1, 2):
-        s, _ = timed([sys.executable, "-m", "autograde", "batch", str(klass), "--jobs", str(jobs), "--device", "cpu",
+    for arm, (prefix, jobs) in arms.items():
+        busy = busy_core_seconds()
+        s, _ = timed([*prefix, sys.executable, "-m", "autograde", "batch", str(klass), "--jobs", str(jobs), "--device", "cpu",
                       "--force", "--no-progress"], ROOT)
-        out[f"jobs{jobs}_s"] = s
+        out[f"{arm}_s"] = s
+        out[f"{arm}_cores_busy"] = (busy_core_seconds() - busy) / s
     out["speedup_jobs2"] = out["jobs1_s"] / out["jobs2_s"]
     out["per_submission_jobs1_s"] = out["jobs1_s"] / n
+    if "jobs1_one_core_s" in out:
+        out["speedup_jobs2_on_two_cores_over_jobs1_on_one"] = out["jobs1_one_core_s"] / out["jobs2_s"]
     return out
 
 
@@ -167,12 +184,20 @@ def summary(res: dict) -> str:
         lines.append(f"| {aid} | " + " | ".join(f"{r['breakdown_median_s'][k]:.2f}" if k in r["breakdown_median_s"] else "-" for k in parts) + " |")
     if "batch" in res:
         b = res["batch"]
-        lines += ["", f"A class: `autograde batch` over {b['submissions']} submissions of {CLASS_ASSIGNMENT} (solution, "
-                  f"release and buggy notebooks in turn): `--jobs 1` {b['jobs1_s']:.0f} s "
-                  f"({b['per_submission_jobs1_s']:.1f} s per submission"
-                  + (f", {b['per_submission_to_one_grade']:.2f} x one `autograde grade` call on the solution"
-                     if "per_submission_to_one_grade" in b else "")
-                  + f"), `--jobs 2` {b['jobs2_s']:.0f} s: {b['speedup_jobs2']:.2f} x faster."]
+        when = f", measured {b['date']}" if b.get("date", m["date"]) != m["date"] else ""
+        per = (f", {b['per_submission_to_one_grade']:.2f} x one `autograde grade` call on the solution"
+               + (f" timed in the same run, {b['one_grade_s']:.1f} s" if "one_grade_s" in b else "")
+               if "per_submission_to_one_grade" in b else "")
+        busy = (f"; cores kept busy on average: {b['jobs1_cores_busy']:.2f} at `--jobs 1`, "
+                f"{b['jobs2_cores_busy']:.2f} at `--jobs 2`" if "jobs1_cores_busy" in b else "")
+        lines += ["", f"A class{when}: `autograde batch` over {b['submissions']} submissions of {CLASS_ASSIGNMENT} "
+                  f"(solution, release and buggy notebooks in turn): `--jobs 1` {b['jobs1_s']:.0f} s "
+                  f"({b['per_submission_jobs1_s']:.1f} s per submission{per}), `--jobs 2` {b['jobs2_s']:.0f} s: "
+                  f"{b['speedup_jobs2']:.2f} x faster{busy}."]
+        if "jobs1_one_core_s" in b:
+            lines += ["", f"Pinned to one core (`taskset -c 0`), `--jobs 1` takes {b['jobs1_one_core_s']:.0f} s "
+                      f"({b['jobs1_one_core_cores_busy']:.2f} cores busy): `--jobs 2` on two cores is "
+                      f"{b['speedup_jobs2_on_two_cores_over_jobs1_on_one']:.2f} x faster than one worker on one core."]
     lines += ["", f"Peak resident memory of any grader or kernel process: {res['peak_rss_any_process_mb']:.0f} MB."]
     return "\n".join(lines)
 
@@ -205,11 +230,14 @@ def main() -> None:
             b = batch(args.submissions, tmp)
             one = out["assignments"].get(CLASS_ASSIGNMENT, {}).get("median_s", {}).get("autograde grade")
             if one:
+                b["one_grade_s"] = one
                 b["per_submission_to_one_grade"] = b["per_submission_jobs1_s"] / one
-            out["batch"] = {"submissions": args.submissions, **b}
+            out["batch"] = {"submissions": args.submissions, "date": time.strftime("%Y-%m-%d"), **b}
             print(f"batch of {args.submissions}: --jobs 1 {b['jobs1_s']:.0f} s ({b['per_submission_jobs1_s']:.1f} s each"
                   + (f", x{b['per_submission_to_one_grade']:.2f} one grade call" if one else "")
-                  + f"), --jobs 2 {b['jobs2_s']:.0f} s: x{b['speedup_jobs2']:.2f}", flush=True)
+                  + f"), --jobs 2 {b['jobs2_s']:.0f} s: x{b['speedup_jobs2']:.2f}"
+                  + (f"; --jobs 1 on one core {b['jobs1_one_core_s']:.0f} s: --jobs 2 on two cores "
+                     f"x{b['speedup_jobs2_on_two_cores_over_jobs1_on_one']:.2f}" if "jobs1_one_core_s" in b else ""), flush=True)
         out["peak_rss_any_process_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     Path(args.out).write_text(json.dumps(out, indent=1))
 
