@@ -199,6 +199,17 @@ def test_limits_follow_the_container_and_refuse_one_too_small():
         common.limits_for(common.Config("gradescope", A, timeout_s=90, memory_mb=4096, cpus=1), common.Resources(4096, 1, "t"))
 
 
+@pytest.mark.skipif(not shutil.which("taskset") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs taskset and at least two cores to pin the grader to one")
+def test_container_resources_count_only_the_cores_this_process_may_use():
+    """A container pinned to one core (a cpuset, taskset) has one CPU to plan threads and time for, whatever
+    the host has; the old ceiling (os.cpu_count) gave it every core of the host when no quota was set."""
+    code = "from autograde.platforms.common import container_resources as r; print(r().cpus)"
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    assert float(out) <= 1.0, out
+
+
 def test_a_submission_folder_must_hold_exactly_one_notebook(tmp_path):
     with pytest.raises(common.Ungradable, match="it is empty"):
         common.find_notebook(tmp_path, A)

@@ -209,7 +209,8 @@ def container_resources() -> Resources:
         pass
     total_mb = psutil.virtual_memory().total >> 20
     mem = min(mem, total_mb) if mem else total_mb
-    cpus = min(cpus, float(os.cpu_count() or 1)) if cpus else float(os.cpu_count() or 1)
+    cores = float(len(os.sched_getaffinity(0)))  # the cores this process may run on, not the host's count
+    cpus = min(cpus, cores) if cpus else cores
     return Resources(mem, round(cpus, 2), how)
 
 
