@@ -42,12 +42,21 @@ def test_usable_cores_follow_the_cpu_affinity_not_the_machine():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["batch", "x", "--jobs", "-1"], "--jobs: -1 is too small"),
     (["batch", "x", "--jobs", "0"], "--jobs: 0 is too small"),
     (["grade", "x.ipynb", "--cell-timeout", "0"], "--cell-timeout: 0 is too small"),
     (["grade", "x.ipynb", "--restarts", "-2"], "--restarts: -2 is too small"),
     (["grade", "x.ipynb", "--memory-mb", "lots"], "'lots' is not a whole number"),
 ])
-def test_counts_and_limits_below_their_minimum_are_refused_before_any_work(argv, message):
-    proc = subprocess.run([sys.executable, "-m", "autograde", *argv], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+def test_counts_and_limits_below_their_minimum_are_refused_before_any_work(argv, message, capsys):
+    from autograde.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_negative_job_count_on_the_command_line_exits_at_once():
+    """It used to leave the worker pool waiting forever."""
+    proc = subprocess.run([sys.executable, "-m", "autograde", "batch", "x", "--jobs", "-1"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and "--jobs: -1 is too small" in proc.stderr, proc.stderr
