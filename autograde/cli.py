@@ -106,8 +106,8 @@ def cmd_checks(args) -> int:
 
 
 def _at_least(lowest: int):
-    """An argparse type: a whole number >= ``lowest`` (a negative --jobs made the worker pool wait forever,
-    a zero time limit stopped every cell at once)."""
+    """An argparse type: a whole number >= ``lowest``, refused with the option's name otherwise (a negative
+    --jobs made the worker pool wait forever; a limit of 0 or less has no meaning)."""
 
     def parse(text: str) -> int:
         try:
